@@ -1,0 +1,211 @@
+"""Client side of the protocol: find or start the server, submit a job, follow it.
+
+Standard library plus pyzmq only: this module runs inside GIMP's Python.
+Every wait has a timeout, and silence from the server is reported as such
+instead of hanging the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import zmq
+
+from nst_server import paths, protocol, runtime
+from nst_server.protocol import ImageDesc, Message
+
+INSTALL_HINT = "Run 'python3 install.py' from the GIMP Style Transfer folder to install it."
+
+
+class ClientError(Exception):
+    """A failure to show the user as it is; ``code`` is a protocol error code or a client-side one."""
+
+    def __init__(self, message: str, code: str = "client") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ServerNotInstalled(ClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "not_installed")
+
+
+class ServerStartFailed(ClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "start_failed")
+
+
+class ServerStopped(ClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "stopped")
+
+
+class Connection:
+    """A DEALER socket to one running server."""
+
+    def __init__(self, info: runtime.RuntimeInfo, context: zmq.Context | None = None) -> None:
+        self.info = info
+        self._context = context or zmq.Context.instance()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+        self._socket.connect(info.endpoint)
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def send(self, header: dict[str, Any], buffers: Sequence[bytes] = ()) -> None:
+        self._socket.send_multipart(protocol.encode(self.info.key, header, buffers), copy=False)
+
+    def receive(self, timeout: float) -> Message | None:
+        """The next valid message from the server, or None after ``timeout`` seconds of nothing."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._socket.poll(int(left * 1000) + 1, zmq.POLLIN):
+                return None
+            frames = self._socket.recv_multipart()
+            try:
+                return protocol.decode(self.info.key, frames, protocol.SERVER_TYPES)
+            except protocol.ProtocolError:
+                continue  # not from our server: ignore it
+        return None
+
+    def ping(self, timeout: float = 2.0) -> dict[str, Any] | None:
+        self.send(protocol.new_header(protocol.PING))
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = self.receive(left)
+            if message is None:
+                return None
+            if message.type == protocol.PONG:
+                return message.header
+        return None
+
+    def cancel(self, job: str) -> None:
+        self.send(protocol.new_header(protocol.CANCEL, job=job))
+
+    def stylize(
+        self,
+        pixels: bytes,
+        desc: ImageDesc,
+        style_file: bytes,
+        style_name: str,
+        params: dict[str, Any],
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        silence_timeout: float = 8.0,
+    ) -> bytes:
+        """Run one job and return the result's pixels (same size and format as ``pixels``).
+
+        ``on_event`` sees every accepted/progress/keepalive header.  Raises
+        ClientError when the job fails and ServerStopped when the server is
+        silent for ``silence_timeout`` seconds.
+        """
+        job = uuid.uuid4().hex
+        header = protocol.new_header(
+            protocol.STYLIZE, job=job, content=desc.to_json(), style_name=style_name, params=params
+        )
+        self.send(header, [pixels, style_file])
+        while True:
+            message = self.receive(silence_timeout)
+            if message is None:
+                raise ServerStopped(
+                    f"The style transfer server stopped answering (nothing for {silence_timeout:.0f} s). "
+                    "Try again; a fresh server will be started."
+                )
+            if message.header.get("job") not in (job, None):
+                continue  # a late message for an earlier job
+            kind = message.type
+            if kind == protocol.RESULT:
+                result = protocol.parse_image_desc(message.header.get("image"), "result")
+                if result != desc or len(message.buffers) != 1:
+                    raise ClientError("The server sent a result that does not match the layer.", "bad_image")
+                protocol.check_buffer(result, message.buffers[0], "result")
+                return message.buffers[0]
+            if kind == protocol.ERROR:
+                raise ClientError(str(message.header.get("message", "unknown error")), str(message.header.get("code")))
+            if kind == protocol.CANCELLED:
+                raise ClientError("The job was cancelled.", "cancelled")
+            if on_event is not None:
+                on_event(message.header)
+
+
+def connect_running(runtime_dir: Path | None = None, timeout: float = 2.0) -> Connection | None:
+    """A connection to the server that answers a ping, or None."""
+    info = runtime.read_runtime_info(runtime_dir)
+    if info is None:
+        return None
+    conn = Connection(info)
+    if conn.ping(timeout) is not None:
+        return conn
+    conn.close()
+    return None
+
+
+def _tail(path: Path, lines: int = 6) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def start_server(
+    command: Sequence[str],
+    runtime_dir: Path | None = None,
+    timeout: float = 120.0,
+    log_path: Path | None = None,
+) -> Connection:
+    """Start the server in the background (it outlives the caller) and wait until it answers."""
+    log_path = log_path or paths.state_dir() / "server-start.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if runtime_dir is not None:
+        env["NST_RUNTIME_DIR"] = str(runtime_dir)
+    try:
+        with open(log_path, "wb") as log_file:
+            kwargs: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": log_file, "stderr": subprocess.STDOUT, "env": env}
+            if sys.platform == "win32":
+                kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
+            else:
+                kwargs["start_new_session"] = True  # GIMP's Cancel kills our group, not the server
+            process = subprocess.Popen(list(command), **kwargs)
+    except OSError as exc:
+        raise ServerStartFailed(f"Could not start the style transfer server ({exc}). {INSTALL_HINT}") from None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = connect_running(runtime_dir, timeout=1.0)
+        if conn is not None:
+            return conn
+        code = process.poll()
+        if code is not None:
+            details = _tail(log_path)
+            raise ServerStartFailed(
+                f"The style transfer server exited with code {code} while starting."
+                + (f" Its last words:\n{details}\n" if details else " ")
+                + f"(log: {log_path}) {INSTALL_HINT}"
+            )
+        time.sleep(0.25)
+    process.kill()
+    raise ServerStartFailed(f"The style transfer server did not answer within {timeout:.0f} s (log: {log_path}).")
+
+
+def connect(command: Sequence[str] | None, runtime_dir: Path | None = None, start_timeout: float = 120.0) -> Connection:
+    """The running server, or a freshly started one when ``command`` says how to start it."""
+    conn = connect_running(runtime_dir)
+    if conn is not None:
+        return conn
+    if not command:
+        raise ServerNotInstalled(f"The style transfer server is not installed. {INSTALL_HINT}")
+    return start_server(command, runtime_dir, start_timeout)

@@ -1,0 +1,79 @@
+"""Images in and out: style files through Pillow, raw pixel buffers through numpy."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from nst_server.protocol import MAX_PIXELS, ImageDesc, ProtocolError
+
+# Formats a style image may have; anything else is refused before decoding.
+STYLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
+
+
+def decode_style(data: bytes, name: str = "style image") -> np.ndarray:
+    """Encoded image file bytes -> (H, W, 3) float32 RGB in [0, 1]."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=STYLE_FORMATS) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ProtocolError("too_large", f"{name} has {img.width}x{img.height} pixels, too many")
+                rgb = img.convert("RGB")
+    except ProtocolError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ProtocolError("too_large", f"{name} is too large to decode safely (decompression bomb guard)") from None
+    except Exception as exc:  # Pillow raises many types for damaged or unknown files
+        raise ProtocolError(
+            "bad_style_image",
+            f"cannot read {name}: {exc}. Use a {', '.join(STYLE_FORMATS)} file.",
+        ) from None
+    return np.asarray(rgb, dtype=np.float32) / 255.0
+
+
+def load_image_file(path: str | Path) -> np.ndarray:
+    """An image file on disk -> (H, W, 3) float32 RGB in [0, 1]."""
+    return decode_style(Path(path).read_bytes(), name=str(path))
+
+
+def save_image_file(image: np.ndarray, path: str | Path) -> None:
+    Image.fromarray(to_uint8(image)).save(path)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def pixels_to_array(desc: ImageDesc, buffer: bytes) -> np.ndarray:
+    """A raw buffer as the protocol describes it -> (H, W, C) float32 in [0, 1]."""
+    dtype = np.uint8 if desc.bytes_per_sample == 1 else np.dtype("<f4")
+    array = np.frombuffer(buffer, dtype=dtype).reshape(desc.height, desc.width, desc.channels)
+    if dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if not np.isfinite(array).all():
+        raise ProtocolError("bad_image", "float pixels must be finite")
+    return np.clip(array, 0.0, 1.0).astype(np.float32)
+
+
+def array_to_pixels(desc: ImageDesc, image: np.ndarray) -> bytes:
+    """(H, W, C) float in [0, 1] -> a raw buffer in ``desc``'s format."""
+    assert image.shape == (desc.height, desc.width, desc.channels), (image.shape, desc)
+    if desc.bytes_per_sample == 1:
+        return to_uint8(image).tobytes()
+    return np.clip(image, 0.0, 1.0).astype("<f4").tobytes()
+
+
+def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize (H, W, 3) float to exactly width x height (Lanczos), for results at layer size."""
+    if image.shape[:2] == (height, width):
+        return image
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32)).resize((width, height), Image.LANCZOS))
+        for c in range(image.shape[2])
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0)

@@ -1,0 +1,33 @@
+"""Loss terms of neural style transfer, each a small function of tensors."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+    """Channel correlations of (batch, height, width, channels) features, divided by locations."""
+    gram = tf.linalg.einsum("bijc,bijd->bcd", features, features)
+    shape = tf.shape(features)
+    locations = tf.cast(shape[1] * shape[2], features.dtype)
+    return gram / locations
+
+
+def mean_squared_error(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.square(a - b))
+
+
+def style_loss(grams: list[tf.Tensor], targets: list[tf.Tensor], weight: float) -> tf.Tensor:
+    """Gram-matrix style loss, averaged over layers (the TensorFlow tutorial's form)."""
+    terms = [mean_squared_error(g, t) for g, t in zip(grams, targets)]
+    return tf.add_n(terms) * (weight / len(terms))
+
+
+def content_loss(features: list[tf.Tensor], targets: list[tf.Tensor], weight: float) -> tf.Tensor:
+    terms = [mean_squared_error(f, t) for f, t in zip(features, targets)]
+    return tf.add_n(terms) * (weight / len(terms))
+
+
+def total_variation_loss(image: tf.Tensor, weight: float) -> tf.Tensor:
+    """Sum of absolute neighbour differences (tf.image.total_variation), summed over the batch."""
+    return weight * tf.reduce_sum(tf.image.total_variation(image))

@@ -1,0 +1,313 @@
+"""The wire protocol between the GIMP plug-in and the style transfer server.
+
+This is the one definition both sides use (install.py copies it next to the
+plug-in); docs/protocol.md describes it for people.  Standard library only,
+and no sockets here: this module turns messages into frames and back, signs
+and checks them, and validates what a message may contain.
+
+A message is a list of frames::
+
+    [MAGIC, signature, header, buffer, ...]
+
+``MAGIC`` names the protocol version, ``signature`` is HMAC-SHA256 (key from
+the server's private runtime file) over every frame after it, ``header`` is
+UTF-8 JSON with at least ``type``, ``id`` and ``ts``, and the buffers carry
+bytes (pixels, an encoded style image) that the header describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import os
+import struct
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+MAGIC = b"NST/1"
+VERSION = 1
+
+# --- limits checked before anything is parsed --------------------------------
+MAX_FRAMES = 8
+MAX_HEADER_BYTES = 64 * 1024
+MAX_SIDE = 16384
+MAX_PIXELS = 64 * 1024 * 1024  # 64 megapixels, e.g. 8192 x 8192
+MAX_STYLE_FILE_BYTES = 64 * 1024 * 1024
+MAX_BUFFER_BYTES = MAX_PIXELS * 4 * 4  # RGBA float32 at MAX_PIXELS
+MAX_CLOCK_SKEW_S = 300.0  # messages older or newer than this are refused
+
+# --- message types -----------------------------------------------------------
+# client -> server
+PING = "ping"
+STYLIZE = "stylize"
+CANCEL = "cancel"
+# server -> client
+PONG = "pong"
+ACCEPTED = "accepted"
+PROGRESS = "progress"
+KEEPALIVE = "keepalive"
+RESULT = "result"
+CANCELLED = "cancelled"
+ERROR = "error"
+
+CLIENT_TYPES = frozenset({PING, STYLIZE, CANCEL})
+SERVER_TYPES = frozenset({PONG, ACCEPTED, PROGRESS, KEEPALIVE, RESULT, CANCELLED, ERROR})
+
+# --- error codes: each names one problem a user or client can act on ----------
+ERROR_CODES: dict[str, str] = {
+    "bad_message": "The message is malformed (frames, JSON or fields).",
+    "bad_signature": "The message is not signed with this server's key.",
+    "replayed": "The message was already received, or its time is too far off.",
+    "unsupported_version": "The peer speaks another protocol version.",
+    "bad_parameter": "A parameter is unknown, of the wrong type or out of range.",
+    "bad_image": "The layer's pixels do not match their description.",
+    "too_large": "An image or buffer is larger than the server accepts.",
+    "bad_style_image": "The style image cannot be read.",
+    "weights_missing": "The VGG model weights are not installed.",
+    "busy": "The server has no room for another job now.",
+    "unknown_job": "No job with this id is known to the server.",
+    "cancelled": "The job was cancelled.",
+    "internal": "The server failed while running the job.",
+}
+
+
+class ProtocolError(Exception):
+    """A message that cannot be accepted; ``code`` is one of ERROR_CODES."""
+
+    def __init__(self, code: str, message: str) -> None:
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- parameters --------------------------------------------------------------
+@dataclass(frozen=True)
+class IntParam:
+    name: str
+    default: int
+    minimum: int
+    maximum: int
+    help: str
+
+    def check(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError("bad_parameter", f"parameter '{self.name}' must be an integer, got {value!r}")
+        if not self.minimum <= value <= self.maximum:
+            raise ProtocolError(
+                "bad_parameter",
+                f"parameter '{self.name}' must be between {self.minimum} and {self.maximum}, got {value}",
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class ChoiceParam:
+    name: str
+    default: str
+    choices: tuple[str, ...]
+    help: str
+
+    def check(self, value: Any) -> str:
+        if value not in self.choices:
+            raise ProtocolError(
+                "bad_parameter",
+                f"parameter '{self.name}' must be one of {', '.join(self.choices)}; got {value!r}",
+            )
+        return value
+
+
+METHODS = ("seed",)
+BACKBONES = ("vgg19", "vgg16")
+
+PARAMETERS: dict[str, IntParam | ChoiceParam] = {
+    p.name: p
+    for p in (
+        ChoiceParam("method", "seed", METHODS, "optimization method ('seed': the TensorFlow tutorial's)"),
+        ChoiceParam("backbone", "vgg19", BACKBONES, "feature network"),
+        IntParam("size", 512, 64, 4096, "long side in pixels at which the style is computed"),
+        IntParam("steps", 100, 1, 10000, "optimization steps"),
+        IntParam("seed", 0, 0, 2**31 - 1, "random seed, for reproducible runs"),
+    )
+}
+
+
+def validate_params(raw: Any) -> dict[str, Any]:
+    """Return the full parameter set: defaults filled in, every value checked."""
+    if not isinstance(raw, dict):
+        raise ProtocolError("bad_parameter", "'params' must be an object")
+    unknown = sorted(set(raw) - set(PARAMETERS))
+    if unknown:
+        raise ProtocolError("bad_parameter", f"unknown parameter(s): {', '.join(unknown)}")
+    return {name: spec.check(raw.get(name, spec.default)) for name, spec in PARAMETERS.items()}
+
+
+# --- pixel buffers -----------------------------------------------------------
+# format name -> (channels, bytes per channel); samples are non-linear (sRGB-like)
+# and little-endian; float samples are in [0, 1].
+PIXEL_FORMATS: dict[str, tuple[int, int]] = {
+    "RGB8": (3, 1),
+    "RGBA8": (4, 1),
+    "RGB32F": (3, 4),
+    "RGBA32F": (4, 4),
+}
+
+
+@dataclass(frozen=True)
+class ImageDesc:
+    width: int
+    height: int
+    format: str
+
+    @property
+    def channels(self) -> int:
+        return PIXEL_FORMATS[self.format][0]
+
+    @property
+    def bytes_per_sample(self) -> int:
+        return PIXEL_FORMATS[self.format][1]
+
+    @property
+    def nbytes(self) -> int:
+        return self.width * self.height * self.channels * self.bytes_per_sample
+
+    def to_json(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "format": self.format}
+
+
+def parse_image_desc(raw: Any, what: str = "image") -> ImageDesc:
+    if not isinstance(raw, dict):
+        raise ProtocolError("bad_image", f"'{what}' must be an object with width, height and format")
+    w, h, fmt = raw.get("width"), raw.get("height"), raw.get("format")
+    for name, v in (("width", w), ("height", h)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ProtocolError("bad_image", f"{what} {name} must be a positive integer, got {v!r}")
+        if v > MAX_SIDE:
+            raise ProtocolError("too_large", f"{what} {name} {v} exceeds the limit of {MAX_SIDE} pixels")
+    if w * h > MAX_PIXELS:
+        raise ProtocolError(
+            "too_large", f"{what} of {w}x{h} has more than the limit of {MAX_PIXELS // 2**20} megapixels"
+        )
+    if fmt not in PIXEL_FORMATS:
+        raise ProtocolError("bad_image", f"{what} format must be one of {', '.join(PIXEL_FORMATS)}; got {fmt!r}")
+    return ImageDesc(w, h, fmt)
+
+
+def check_buffer(desc: ImageDesc, buffer: bytes, what: str = "image") -> None:
+    if len(buffer) != desc.nbytes:
+        raise ProtocolError(
+            "bad_image",
+            f"{what} buffer has {len(buffer)} bytes; {desc.width}x{desc.height} {desc.format} needs {desc.nbytes}",
+        )
+
+
+# --- framing and signing -----------------------------------------------------
+def new_key() -> bytes:
+    return os.urandom(32)
+
+
+def _digest(key: bytes, frames: Sequence[bytes]) -> bytes:
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for frame in frames:
+        # Length prefixes make frame boundaries part of what is signed.
+        mac.update(struct.pack("<Q", len(frame)))
+        mac.update(frame)
+    return mac.digest()
+
+
+def new_header(msg_type: str, **fields: Any) -> dict[str, Any]:
+    return {"type": msg_type, "id": os.urandom(12).hex(), "ts": time.time(), **fields}
+
+
+def encode(key: bytes, header: dict[str, Any], buffers: Sequence[bytes] = ()) -> list[bytes]:
+    body = [json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8"), *buffers]
+    return [MAGIC, _digest(key, body), *body]
+
+
+@dataclass
+class Message:
+    header: dict[str, Any]
+    buffers: list[bytes] = field(default_factory=list)
+
+    @property
+    def type(self) -> str:
+        return self.header["type"]
+
+
+class ReplayGuard:
+    """Remembers recent message ids so that a captured message cannot be re-sent."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def check(self, header: dict[str, Any], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        ts = header["ts"]
+        if abs(now - ts) > MAX_CLOCK_SKEW_S:
+            raise ProtocolError("replayed", "message time is too far from the server's clock")
+        msg_id = header["id"]
+        if msg_id in self._seen:
+            raise ProtocolError("replayed", "message was already received")
+        self._seen[msg_id] = None
+        while len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+
+
+def decode(
+    key: bytes,
+    frames: Sequence[bytes],
+    allowed_types: frozenset[str],
+    replay_guard: ReplayGuard | None = None,
+) -> Message:
+    """Check and parse one message; raises ProtocolError naming what is wrong.
+
+    Sizes and the signature are checked before any JSON is parsed.
+    """
+    if len(frames) < 3:
+        raise ProtocolError("bad_message", f"a message has at least 3 frames, got {len(frames)}")
+    if len(frames) > MAX_FRAMES:
+        raise ProtocolError("too_large", f"a message has at most {MAX_FRAMES} frames, got {len(frames)}")
+    if bytes(frames[0]) != MAGIC:
+        raise ProtocolError("unsupported_version", f"expected protocol {MAGIC.decode()}")
+    if len(frames[2]) > MAX_HEADER_BYTES:
+        raise ProtocolError("too_large", f"header is larger than {MAX_HEADER_BYTES} bytes")
+    for buf in frames[3:]:
+        if len(buf) > MAX_BUFFER_BYTES:
+            raise ProtocolError("too_large", f"a buffer is larger than {MAX_BUFFER_BYTES} bytes")
+    if not hmac.compare_digest(bytes(frames[1]), _digest(key, frames[2:])):
+        raise ProtocolError("bad_signature", "signature does not match")
+    try:
+        header = json.loads(bytes(frames[2]).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError("bad_message", f"header is not JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("bad_message", "header must be a JSON object")
+    msg_type, msg_id, ts = header.get("type"), header.get("id"), header.get("ts")
+    if msg_type not in allowed_types:
+        raise ProtocolError("bad_message", f"unexpected message type {msg_type!r}")
+    if not isinstance(msg_id, str) or not 1 <= len(msg_id) <= 64:
+        raise ProtocolError("bad_message", "message 'id' must be a short string")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts):
+        raise ProtocolError("bad_message", "message 'ts' must be a number")
+    if replay_guard is not None:
+        replay_guard.check(header)
+    return Message(header, [bytes(b) for b in frames[3:]])
+
+
+def error_header(code: str, message: str, job: str | None = None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"code": code, "message": message}
+    if job is not None:
+        fields["job"] = job
+    return new_header(ERROR, **fields)
+
+
+def job_id(header: dict[str, Any]) -> str:
+    job = header.get("job")
+    if not isinstance(job, str) or not 1 <= len(job) <= 64:
+        raise ProtocolError("bad_message", "'job' must be a short string")
+    return job

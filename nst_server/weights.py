@@ -1,0 +1,167 @@
+"""Pre-trained VGG weights: find them, download them once, load them.
+
+The style losses only mean something with trained features, so there is no
+fallback to random weights: when no file can be found or fetched, this module
+raises WeightsMissing with a message that says how to provide one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from nst_server import paths
+
+_KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications"
+
+
+@dataclass(frozen=True)
+class KerasWeights:
+    """The ImageNet weights file Keras applications download for a backbone."""
+
+    backbone: str
+    filename: str
+    md5: str  # the hash Keras itself checks
+
+    @property
+    def url(self) -> str:
+        return f"{_KERAS_BASE}/{self.backbone}/{self.filename}"
+
+    @property
+    def env_var(self) -> str:
+        return f"NST_{self.backbone.upper()}_WEIGHTS"
+
+    @property
+    def keras3_filename(self) -> str:
+        return f"{self.backbone}_notop.weights.h5"
+
+
+KERAS_WEIGHTS: dict[str, KerasWeights] = {
+    "vgg19": KerasWeights("vgg19", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "253f8cb515780f3b799900260a226db6"),
+    "vgg16": KerasWeights("vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc"),
+}
+
+
+class WeightsMissing(Exception):
+    """No usable weights file; the message tells the user what to do."""
+
+
+def _spec(backbone: str) -> KerasWeights:
+    try:
+        return KERAS_WEIGHTS[backbone]
+    except KeyError:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(KERAS_WEIGHTS)}") from None
+
+
+def how_to_provide(backbone: str) -> str:
+    spec = _spec(backbone)
+    return (
+        f"To use {backbone.upper()} offline, download {spec.url} on a machine with internet access, "
+        f"then run 'python3 install.py --weights FILE', pass '--weights FILE' to the server, "
+        f"or set {spec.env_var}=FILE. Both the downloaded Keras file ({spec.filename}) "
+        f"and a Keras 3 '.weights.h5' file are accepted."
+    )
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_official(backbone: str, path: Path) -> bool:
+    """True when the file is byte for byte the ImageNet file Keras publishes."""
+    return md5sum(path) == _spec(backbone).md5
+
+
+def installed_path(backbone: str) -> Path | None:
+    spec = _spec(backbone)
+    for name in (spec.filename, spec.keras3_filename):
+        candidate = paths.weights_dir() / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_weights(backbone: str, explicit: str | os.PathLike | None = None) -> Path:
+    """The weights file to use: explicit path, environment variable, installed file, Keras cache."""
+    spec = _spec(backbone)
+    for source, value in (("--weights", explicit), (spec.env_var, os.environ.get(spec.env_var))):
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise WeightsMissing(f"The weights file given by {source} does not exist: {path}")
+            return path
+    if (path := installed_path(backbone)) is not None:
+        return path
+    keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / spec.filename
+    if keras_cache.is_file() and is_official(backbone, keras_cache):
+        return keras_cache
+    raise WeightsMissing(f"The {backbone.upper()} ImageNet weights are not installed. " + how_to_provide(backbone))
+
+
+def download_weights(backbone: str) -> Path:
+    """Fetch the official file once (Keras verifies its hash) into our weights folder."""
+    spec = _spec(backbone)
+    import keras  # heavy: only when a download is really needed
+
+    try:
+        fetched = keras.utils.get_file(
+            spec.filename,
+            spec.url,
+            file_hash=spec.md5,
+            cache_dir=str(paths.data_dir()),
+            cache_subdir="weights",
+        )
+    except Exception as exc:  # network errors, proxies, hash mismatch: all end the same way
+        raise WeightsMissing(f"Could not download the {backbone.upper()} weights ({exc}). " + how_to_provide(backbone)) from None
+    return Path(fetched)
+
+
+def install_weights_file(backbone: str, source: str | os.PathLike) -> Path:
+    """Check that a local file loads into the backbone, then copy it into our weights folder."""
+    spec = _spec(backbone)
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise WeightsMissing(f"The weights file does not exist: {source}")
+    load_backbone(backbone, source)  # raises WeightsMissing when the file does not fit
+    name = spec.keras3_filename if source.name.endswith(".weights.h5") else spec.filename
+    dest = paths.weights_dir() / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not dest.exists() or not os.path.samefile(source, dest):
+        tmp = dest.with_suffix(".part")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    # Only one layout per backbone, so find_weights never picks a stale one.
+    other = paths.weights_dir() / (spec.filename if name == spec.keras3_filename else spec.keras3_filename)
+    other.unlink(missing_ok=True)
+    return dest
+
+
+def build_backbone(backbone: str):
+    """The convolutional part of VGG16/19, untrained (weights are loaded separately)."""
+    import keras
+
+    factory = {"vgg19": keras.applications.VGG19, "vgg16": keras.applications.VGG16}[backbone]
+    return factory(include_top=False, weights=None)
+
+
+def load_backbone(backbone: str, path: str | os.PathLike):
+    """Build the backbone and load the weights file; WeightsMissing if it does not fit."""
+    path = Path(path)
+    model = build_backbone(backbone)
+    try:
+        # Keras reads both layouts: the legacy HDF5 file it downloads and its own '.weights.h5'.
+        model.load_weights(str(path))
+    except Exception as exc:
+        raise WeightsMissing(
+            f"{path} is not a usable {backbone.upper()} weights file ({type(exc).__name__}: {exc}). "
+            + how_to_provide(backbone)
+        ) from None
+    model.trainable = False
+    return model
