@@ -72,7 +72,7 @@ def run(cmd: list[str], what: str) -> None:
 
 
 def install_server_env(venv: Path) -> Path:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 (install.py itself may run on an older python3)
         raise SystemExit("[install] the server needs Python 3.10 or newer; run install.py with a newer python3")
     python = venv_python(venv)
     if not python.exists():

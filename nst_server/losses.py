@@ -19,12 +19,12 @@ def mean_squared_error(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
 
 def style_loss(grams: list[tf.Tensor], targets: list[tf.Tensor], weight: float) -> tf.Tensor:
     """Gram-matrix style loss, averaged over layers (the TensorFlow tutorial's form)."""
-    terms = [mean_squared_error(g, t) for g, t in zip(grams, targets)]
+    terms = [mean_squared_error(g, t) for g, t in zip(grams, targets, strict=True)]
     return tf.add_n(terms) * (weight / len(terms))
 
 
 def content_loss(features: list[tf.Tensor], targets: list[tf.Tensor], weight: float) -> tf.Tensor:
-    terms = [mean_squared_error(f, t) for f, t in zip(features, targets)]
+    terms = [mean_squared_error(f, t) for f, t in zip(features, targets, strict=True)]
     return tf.add_n(terms) * (weight / len(terms))
 
 

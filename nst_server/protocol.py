@@ -25,8 +25,9 @@ import os
 import struct
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 MAGIC = b"NST/1"
 VERSION = 1
@@ -129,7 +130,7 @@ PARAMETERS: dict[str, IntParam | ChoiceParam] = {
     for p in (
         ChoiceParam("method", "seed", METHODS, "optimization method ('seed': the TensorFlow tutorial's)"),
         ChoiceParam("backbone", "vgg19", BACKBONES, "feature network"),
-        IntParam("size", 512, 64, 4096, "long side in pixels at which the style is computed"),
+        IntParam("size", 512, 32, 4096, "long side in pixels at which the style is computed"),
         IntParam("steps", 100, 1, 10000, "optimization steps"),
         IntParam("seed", 0, 0, 2**31 - 1, "random seed, for reproducible runs"),
     )

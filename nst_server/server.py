@@ -18,13 +18,14 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import zmq
 
-from nst_server import __version__, protocol, runtime
+from nst_server import __version__, paths, protocol, runtime
 from nst_server.engine import Cancelled, Progress
 from nst_server.jobs import StylizeRequest, parse_stylize, run_stylize
 from nst_server.protocol import Message, ProtocolError
@@ -63,7 +64,7 @@ class StyleServer:
     ) -> None:
         if zmq.zmq_version_info() < MIN_ZMQ_VERSION:
             raise RuntimeError(f"libzmq {zmq.zmq_version()} is too old; {'.'.join(map(str, MIN_ZMQ_VERSION))} or newer is needed")
-        self.runtime_dir = runtime_dir or runtime.paths.runtime_dir()
+        self.runtime_dir = runtime_dir or paths.runtime_dir()
         self.engine_factory = engine_factory
         self.queue_limit = queue_limit
         self.idle_timeout = idle_timeout
@@ -265,7 +266,8 @@ class StyleServer:
             return protocol.error_header(exc.code, exc.message, job.id), []
         except Exception as exc:  # a failed job must not take the server down
             log.exception("job %s failed", job.id)
-            return protocol.error_header("internal", f"the server failed while stylizing: {type(exc).__name__}: {exc}", job.id), []
+            message = f"the server failed while stylizing: {type(exc).__name__}: {exc}"
+            return protocol.error_header("internal", message, job.id), []
         elapsed = time.monotonic() - started
         log.info("job %s done in %.1f s", job.id, elapsed)
         desc = job.request.content_desc

@@ -52,7 +52,7 @@ def _write_legacy_layout(path: Path, model) -> Path:
             values = layer.get_weights()
             names = [f"{layer.name}_W_1:0".encode(), f"{layer.name}_b_1:0".encode()][: len(values)]
             group.attrs["weight_names"] = np.array(names, dtype="S")
-            for name, value in zip(names, values):
+            for name, value in zip(names, values, strict=True):
                 group.create_dataset(name.decode(), data=value)
     return path
 
