@@ -108,6 +108,8 @@ def find_weights(backbone: str, explicit: str | os.PathLike | None = None) -> Pa
 def download_weights(backbone: str) -> Path:
     """Fetch the official file once (Keras verifies its hash) into our weights folder."""
     spec = _spec(backbone)
+    if os.environ.get("NST_OFFLINE") == "1":
+        raise WeightsMissing(f"Not downloading the {backbone.upper()} weights: NST_OFFLINE=1. " + how_to_provide(backbone))
     import keras  # heavy: only when a download is really needed
 
     try:
