@@ -35,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--weights", help="weights file for VGG19")
     serve.add_argument("--runtime-dir", type=Path, help="folder for socket and runtime file (default: per user)")
     serve.add_argument("--idle-timeout", type=float, default=1800.0, help="exit after this many idle seconds (0: never)")
+    serve.add_argument("--transport", choices=("ipc", "tcp"), help="local socket kind (default: ipc; tcp on Windows)")
+    serve.add_argument("--remote", type=Path, metavar="DIR", help="serve other machines with the keys made by remote-setup")
+    serve.add_argument("--queue-limit", type=int, default=8, help="jobs queued or running at most")
+    serve.add_argument("--max-megapixels", type=float, default=protocol.MAX_PIXELS / 2**20, help="largest layer accepted")
+    serve.add_argument("--max-buffer-mb", type=float, default=protocol.MAX_BUFFER_BYTES / 2**20, help="largest frame accepted")
+    serve.add_argument("--max-job-seconds", type=float, default=3600.0, help="jobs running longer are stopped")
+
+    remote_setup = sub.add_parser("remote-setup", help="make keys for a server that other machines use")
+    remote_setup.add_argument("dir", type=Path, help="private folder for the server's keys")
+    remote_setup.add_argument("--endpoint", required=True, help="address clients connect to, e.g. tcp://gpu-box:5555")
+    remote_setup.add_argument("--bind", help="address to listen on (default: all interfaces, the endpoint's port)")
+    remote_client = sub.add_parser("remote-add-client", help="allow one more client and write its connection file")
+    remote_client.add_argument("dir", type=Path)
+    remote_client.add_argument("name")
+    remote_client.add_argument("-o", "--output", type=Path, required=True, help="connection file for the client")
 
     weights = sub.add_parser("weights", help="install or locate model weights")
     weights.add_argument("action", choices=("fetch", "install", "path"))
@@ -68,8 +83,9 @@ def _stylize(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.jobs import Limits
     from nst_server.server import AlreadyRunning, StyleServer
+    from nst_server.worker import EngineWorker
 
     log_dir = paths.state_dir()
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -78,10 +94,24 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
         handlers=[logging.FileHandler(log_dir / "server.log"), logging.StreamHandler()],
     )
+    remote = None
+    if args.remote:
+        from nst_server import remote as remote_mode
+
+        remote = remote_mode.load(args.remote)
+    limits = Limits(
+        max_pixels=int(args.max_megapixels * 2**20),
+        max_buffer_bytes=int(args.max_buffer_mb * 2**20),
+        max_job_seconds=args.max_job_seconds,
+    )
     server = StyleServer(
-        lambda: StyleTransferEngine({"vgg19": args.weights} if args.weights else None),
+        EngineWorker({"vgg19": str(Path(args.weights).resolve())} if args.weights else None),
         runtime_dir=args.runtime_dir,
+        limits=limits,
+        queue_limit=args.queue_limit,
         idle_timeout=args.idle_timeout or None,
+        transport=args.transport,
+        remote=remote,
     )
     try:
         server.serve_forever()
@@ -108,13 +138,33 @@ def _weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _remote(args: argparse.Namespace) -> int:
+    import json
+
+    from nst_server import remote
+
+    if args.command == "remote-setup":
+        print(f"server keys written to {remote.setup(args.dir, args.endpoint, args.bind)}")
+        print(f"start it with: python -m nst_server serve --remote {args.dir}")
+    else:
+        info = remote.add_client(args.dir, args.name)
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh, indent=2)
+        print(f"client '{args.name}' allowed; give {args.output} to its owner: python3 install.py --remote {args.output.name}")
+        print("restart the server to load the new allow-list")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides real messages
     args = build_parser().parse_args(argv)
     from nst_server.protocol import ProtocolError
 
     try:
-        return {"stylize": _stylize, "serve": _serve, "weights": _weights}[args.command](args)
+        commands = {"stylize": _stylize, "serve": _serve, "weights": _weights,
+                    "remote-setup": _remote, "remote-add-client": _remote}
+        return commands[args.command](args)
     except ProtocolError as exc:
         print(f"nst_server: {exc.message}", file=sys.stderr)
         return 2

@@ -57,6 +57,10 @@ class Connection:
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+        if info.curve_server_key:  # remote mode: encrypted, and the server checks our public key
+            self._socket.setsockopt_string(zmq.CURVE_SERVERKEY, info.curve_server_key)
+            self._socket.setsockopt_string(zmq.CURVE_PUBLICKEY, info.curve_public_key or "")
+            self._socket.setsockopt_string(zmq.CURVE_SECRETKEY, info.curve_secret_key or "")
         self._socket.connect(info.endpoint)
 
     def close(self) -> None:
@@ -202,8 +206,22 @@ def start_server(
     raise ServerStartFailed(f"The style transfer server did not answer within {timeout:.0f} s (log: {log_path}).")
 
 
+def connect_remote(info: runtime.RuntimeInfo, timeout: float = 5.0) -> Connection:
+    """A server on another machine (remote mode); it is never started from here."""
+    conn = Connection(info)
+    if conn.ping(timeout) is None:
+        conn.close()
+        raise ServerStopped(
+            f"The remote style transfer server at {info.endpoint} does not answer. Check that it runs "
+            "('python -m nst_server serve --remote DIR') and that this machine's key is on its allow-list."
+        )
+    return conn
+
+
 def connect(command: Sequence[str] | None, runtime_dir: Path | None = None, start_timeout: float = 120.0) -> Connection:
     """The running server, or a freshly started one when ``command`` says how to start it."""
+    if zmq.zmq_version_info() < (4, 3, 3):
+        raise ClientError(f"libzmq {zmq.zmq_version()} is too old (4.3.3 or newer is needed); update pyzmq.")
     conn = connect_running(runtime_dir)
     if conn is not None:
         return conn

@@ -36,6 +36,22 @@ def decode_style(data: bytes, name: str = "style image") -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32) / 255.0
 
 
+def check_style_header(data: bytes, name: str = "style image", max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """Format and dimensions from the file's header alone (nothing is decoded); ProtocolError if refused."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=STYLE_FORMATS) as img:
+                size = img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ProtocolError("too_large", f"{name} is too large to decode safely (decompression bomb guard)") from None
+    except Exception as exc:
+        raise ProtocolError("bad_style_image", f"cannot read {name}: {exc}. Use a {', '.join(STYLE_FORMATS)} file.") from None
+    if size[0] * size[1] > max_pixels:
+        raise ProtocolError("too_large", f"{name} has {size[0]}x{size[1]} pixels, more than the server accepts")
+    return size
+
+
 def load_image_file(path: str | Path) -> np.ndarray:
     """An image file on disk -> (H, W, 3) float32 RGB in [0, 1]."""
     return decode_style(Path(path).read_bytes(), name=str(path))

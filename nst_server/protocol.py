@@ -33,12 +33,12 @@ MAGIC = b"NST/1"
 VERSION = 1
 
 # --- limits checked before anything is parsed --------------------------------
-MAX_FRAMES = 8
+MAX_FRAMES = 6  # magic, signature, header and up to 3 buffers
 MAX_HEADER_BYTES = 64 * 1024
 MAX_SIDE = 16384
 MAX_PIXELS = 64 * 1024 * 1024  # 64 megapixels, e.g. 8192 x 8192
 MAX_STYLE_FILE_BYTES = 64 * 1024 * 1024
-MAX_BUFFER_BYTES = MAX_PIXELS * 4 * 4  # RGBA float32 at MAX_PIXELS
+MAX_BUFFER_BYTES = 512 * 1024 * 1024  # e.g. 8192 x 4096 RGBA float32, or 64 megapixels RGBA 8-bit
 MAX_CLOCK_SKEW_S = 300.0  # messages older or newer than this are refused
 
 # --- message types -----------------------------------------------------------
@@ -72,18 +72,25 @@ ERROR_CODES: dict[str, str] = {
     "busy": "The server has no room for another job now.",
     "unknown_job": "No job with this id is known to the server.",
     "cancelled": "The job was cancelled.",
+    "timeout": "The job ran longer than the server allows.",
+    "shutting_down": "The server is stopping; the job was not finished.",
     "internal": "The server failed while running the job.",
 }
 
 
 class ProtocolError(Exception):
-    """A message that cannot be accepted; ``code`` is one of ERROR_CODES."""
+    """A message that cannot be accepted; ``code`` is one of ERROR_CODES.
 
-    def __init__(self, code: str, message: str) -> None:
+    ``authenticated`` tells whether the message carried a valid signature: only
+    then does the server answer (unsigned traffic learns nothing).
+    """
+
+    def __init__(self, code: str, message: str, authenticated: bool = True) -> None:
         assert code in ERROR_CODES, code
         super().__init__(message)
         self.code = code
         self.message = message
+        self.authenticated = authenticated
 
 
 # --- parameters --------------------------------------------------------------
@@ -180,7 +187,7 @@ class ImageDesc:
         return {"width": self.width, "height": self.height, "format": self.format}
 
 
-def parse_image_desc(raw: Any, what: str = "image") -> ImageDesc:
+def parse_image_desc(raw: Any, what: str = "image", max_pixels: int = MAX_PIXELS) -> ImageDesc:
     if not isinstance(raw, dict):
         raise ProtocolError("bad_image", f"'{what}' must be an object with width, height and format")
     w, h, fmt = raw.get("width"), raw.get("height"), raw.get("format")
@@ -189,9 +196,9 @@ def parse_image_desc(raw: Any, what: str = "image") -> ImageDesc:
             raise ProtocolError("bad_image", f"{what} {name} must be a positive integer, got {v!r}")
         if v > MAX_SIDE:
             raise ProtocolError("too_large", f"{what} {name} {v} exceeds the limit of {MAX_SIDE} pixels")
-    if w * h > MAX_PIXELS:
+    if w * h > max_pixels:
         raise ProtocolError(
-            "too_large", f"{what} of {w}x{h} has more than the limit of {MAX_PIXELS // 2**20} megapixels"
+            "too_large", f"{what} of {w}x{h} has more than the server's limit of {max_pixels / 2**20:g} megapixels"
         )
     if fmt not in PIXEL_FORMATS:
         raise ProtocolError("bad_image", f"{what} format must be one of {', '.join(PIXEL_FORMATS)}; got {fmt!r}")
@@ -264,24 +271,30 @@ def decode(
     frames: Sequence[bytes],
     allowed_types: frozenset[str],
     replay_guard: ReplayGuard | None = None,
+    max_buffer_bytes: int = MAX_BUFFER_BYTES,
 ) -> Message:
     """Check and parse one message; raises ProtocolError naming what is wrong.
 
-    Sizes and the signature are checked before any JSON is parsed.
+    Frame count, version and header size are checked first, then the
+    signature, and only then is any JSON parsed.
     """
+
+    def refuse(code: str, message: str) -> ProtocolError:
+        return ProtocolError(code, message, authenticated=False)
+
     if len(frames) < 3:
-        raise ProtocolError("bad_message", f"a message has at least 3 frames, got {len(frames)}")
+        raise refuse("bad_message", f"a message has at least 3 frames, got {len(frames)}")
     if len(frames) > MAX_FRAMES:
-        raise ProtocolError("too_large", f"a message has at most {MAX_FRAMES} frames, got {len(frames)}")
+        raise refuse("too_large", f"a message has at most {MAX_FRAMES} frames, got {len(frames)}")
     if bytes(frames[0]) != MAGIC:
-        raise ProtocolError("unsupported_version", f"expected protocol {MAGIC.decode()}")
+        raise refuse("unsupported_version", f"expected protocol {MAGIC.decode()}")
     if len(frames[2]) > MAX_HEADER_BYTES:
-        raise ProtocolError("too_large", f"header is larger than {MAX_HEADER_BYTES} bytes")
-    for buf in frames[3:]:
-        if len(buf) > MAX_BUFFER_BYTES:
-            raise ProtocolError("too_large", f"a buffer is larger than {MAX_BUFFER_BYTES} bytes")
+        raise refuse("too_large", f"header is larger than {MAX_HEADER_BYTES} bytes")
     if not hmac.compare_digest(bytes(frames[1]), _digest(key, frames[2:])):
-        raise ProtocolError("bad_signature", "signature does not match")
+        raise refuse("bad_signature", "signature does not match")
+    for buf in frames[3:]:
+        if len(buf) > max_buffer_bytes:
+            raise ProtocolError("too_large", f"a buffer of {len(buf)} bytes is over the limit of {max_buffer_bytes} bytes")
     try:
         header = json.loads(bytes(frames[2]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:

@@ -21,10 +21,28 @@ SOCKET_FILE = "server.sock"
 
 @dataclass(frozen=True)
 class RuntimeInfo:
+    """How to reach a server: a local server's runtime file, or a remote server's client file."""
+
     endpoint: str
-    key: bytes
+    key: bytes  # HMAC-SHA256 key for every frame
     pid: int
     instance: str
+    # Remote mode only (ZeroMQ CURVE, Z85 text): the server's public key and this client's key pair.
+    curve_server_key: str | None = None
+    curve_public_key: str | None = None
+    curve_secret_key: str | None = None
+
+    def to_json(self) -> dict:
+        data = {"endpoint": self.endpoint, "key": self.key.hex(), "pid": self.pid, "instance": self.instance}
+        for name in ("curve_server_key", "curve_public_key", "curve_secret_key"):
+            if getattr(self, name):
+                data[name] = getattr(self, name)
+        return data
+
+    @classmethod
+    def from_json(cls, raw: dict) -> RuntimeInfo:
+        curve = {n: str(raw[n]) for n in ("curve_server_key", "curve_public_key", "curve_secret_key") if raw.get(n)}
+        return cls(str(raw["endpoint"]), bytes.fromhex(raw["key"]), int(raw["pid"]), str(raw["instance"]), **curve)
 
 
 def runtime_file(runtime_dir: Path | None = None) -> Path:
@@ -45,16 +63,19 @@ def write_runtime_info(info: RuntimeInfo, runtime_dir: Path | None = None) -> Pa
     tmp = target.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"endpoint": info.endpoint, "key": info.key.hex(), "pid": info.pid, "instance": info.instance}, fh)
+        json.dump(info.to_json(), fh)
     os.replace(tmp, target)  # readers never see a half-written file
     return target
 
 
 def read_runtime_info(runtime_dir: Path | None = None) -> RuntimeInfo | None:
     """The running server's details, or None when there is no (readable) runtime file."""
+    return read_info_file(runtime_file(runtime_dir))
+
+
+def read_info_file(path: Path) -> RuntimeInfo | None:
     try:
-        raw = json.loads(runtime_file(runtime_dir).read_text())
-        return RuntimeInfo(str(raw["endpoint"]), bytes.fromhex(raw["key"]), int(raw["pid"]), str(raw["instance"]))
+        return RuntimeInfo.from_json(json.loads(Path(path).read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -1,24 +1,22 @@
 """ZeroMQ transport: a ROUTER socket that queues stylize jobs and streams their progress.
 
-One thread owns the socket (ZeroMQ sockets are not thread-safe); a worker
-thread runs jobs on the engine and hands messages back through a queue.
-Every wait has a timeout.  A client that vanishes is noticed when a send to
-it fails (ROUTER_MANDATORY plus heartbeats) and its job is cancelled.
+The server process owns the socket and never imports TensorFlow; jobs run in
+an engine worker process (worker.py) that can crash or be killed without
+taking the socket down.  Every wait has a timeout.  A client that vanishes is
+noticed when a send to it fails (ROUTER_MANDATORY plus ZeroMQ heartbeats), and
+its job is cancelled.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
-import queue
 import signal
-import threading
+import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,15 +24,16 @@ from typing import Any
 import zmq
 
 from nst_server import __version__, paths, protocol, runtime
-from nst_server.engine import Cancelled, Progress
-from nst_server.jobs import StylizeRequest, parse_stylize, run_stylize
+from nst_server.jobs import Limits, WorkerJob, validate_stylize
 from nst_server.protocol import Message, ProtocolError
-from nst_server.weights import WeightsMissing
+from nst_server.worker import EngineWorker
 
 log = logging.getLogger("nst_server")
 
-KEEPALIVE_S = 1.0  # the client treats a few seconds of silence as a dead server
-PROGRESS_MIN_INTERVAL_S = 0.2
+KEEPALIVE_S = 1.0  # clients give up after 8 s of silence (client.py)
+HEARTBEAT_IVL_MS = 500  # with the timeout below, a frozen client is dropped in about 2 s
+HEARTBEAT_TIMEOUT_MS = 2000
+CANCEL_GRACE_S = 10.0  # a cancelled job that does not stop by then has its worker killed
 MIN_ZMQ_VERSION = (4, 3, 3)
 
 
@@ -42,112 +41,177 @@ class AlreadyRunning(Exception):
     pass
 
 
+def check_zmq_version() -> None:
+    if zmq.zmq_version_info() < MIN_ZMQ_VERSION:
+        raise RuntimeError(
+            f"libzmq {zmq.zmq_version()} has known security flaws; {'.'.join(map(str, MIN_ZMQ_VERSION))} or newer is needed"
+        )
+
+
+@dataclass
+class RemoteAccess:
+    """Remote mode: a TCP endpoint with CURVE encryption, open only to allow-listed client keys."""
+
+    bind: str  # e.g. tcp://0.0.0.0:5555
+    server_secret_key: str  # Z85
+    server_public_key: str
+    authorized_client_keys: frozenset[str]
+    hmac_key: bytes
+
+
 @dataclass
 class Job:
-    request: StylizeRequest
+    id: str
     client: bytes
-    cancel: threading.Event = field(default_factory=threading.Event)
+    work: WorkerJob
+    accepted_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    cancel_requested_at: float | None = None
+    timed_out: bool = False
     last_sent: float = field(default_factory=time.monotonic)
-
-    @property
-    def id(self) -> str:
-        return self.request.job
 
 
 class StyleServer:
     def __init__(
         self,
-        engine_factory: Callable[[], Any],
+        worker: EngineWorker,
         runtime_dir: Path | None = None,
+        limits: Limits = Limits(),
         queue_limit: int = 8,
         idle_timeout: float | None = 1800.0,
+        transport: str | None = None,
+        remote: RemoteAccess | None = None,
     ) -> None:
-        if zmq.zmq_version_info() < MIN_ZMQ_VERSION:
-            raise RuntimeError(f"libzmq {zmq.zmq_version()} is too old; {'.'.join(map(str, MIN_ZMQ_VERSION))} or newer is needed")
+        check_zmq_version()
+        self.worker = worker
         self.runtime_dir = runtime_dir or paths.runtime_dir()
-        self.engine_factory = engine_factory
+        self.limits = limits
         self.queue_limit = queue_limit
         self.idle_timeout = idle_timeout
-        self.key = protocol.new_key()
+        self.transport = transport or ("tcp" if sys.platform == "win32" else "ipc")
+        self.remote = remote
+        self.key = remote.hmac_key if remote else protocol.new_key()
         self.instance = uuid.uuid4().hex
         self.replay_guard = protocol.ReplayGuard()
-        self._engine: Any = None
         self._pending: deque[Job] = deque()
-        self._active: dict[str, Job] = {}  # job id -> queued or running job
-        self._outbox: queue.Queue[tuple[bytes, dict, list[bytes]]] = queue.Queue()
-        self._wakeup = threading.Condition()
-        self._stop = threading.Event()
+        self._jobs: dict[str, Job] = {}  # queued or running, by job id
+        self._running: Job | None = None
+        self._deferred: list[tuple[bytes, dict, tuple]] = []
+        self._stop = False
         self._last_activity = time.monotonic()
+        self.endpoint: str | None = None
+        self.stats = {"served": 0, "cancelled": 0, "failed": 0, "dropped_messages": 0, "worker_restarts": 0}
 
     # --- lifecycle -----------------------------------------------------------
     def request_stop(self, *_args: Any) -> None:
-        self._stop.set()  # safe in a signal handler: the loop polls this flag
-        with self._wakeup:
-            self._wakeup.notify_all()
+        self._stop = True  # safe in a signal handler: the loop polls this flag
 
     def serve_forever(self) -> None:
         runtime.make_private_dir(self.runtime_dir)
-        lock_fd = os.open(self.runtime_dir / runtime.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock_fd)
-            raise AlreadyRunning(f"a style transfer server is already running for this user ({self.runtime_dir})") from None
+        lock_fd = self._lock()
         context = zmq.Context()
+        auth = None
         sock = context.socket(zmq.ROUTER)
-        worker = threading.Thread(target=self._work, name="nst-worker", daemon=True)
         socket_path = self.runtime_dir / runtime.SOCKET_FILE
         try:
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-            sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
-            sock.setsockopt(zmq.SNDTIMEO, 2000)
-            sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_BUFFER_BYTES)
-            socket_path.unlink(missing_ok=True)  # left by a crashed server; we hold the lock
-            old_umask = os.umask(0o077)
-            try:
-                endpoint = f"ipc://{socket_path}"
-                sock.bind(endpoint)
-            finally:
-                os.umask(old_umask)
-            info = runtime.RuntimeInfo(endpoint, self.key, os.getpid(), self.instance)
-            runtime.write_runtime_info(info, self.runtime_dir)
-            if threading.current_thread() is threading.main_thread():
+            for option, value in (
+                (zmq.LINGER, 0),
+                (zmq.ROUTER_MANDATORY, 1),
+                (zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS),
+                (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
+                (zmq.SNDTIMEO, 2000),
+                # ZeroMQ caps single frames only (cut off, unanswered); protocol.decode names the rest.
+                (zmq.MAXMSGSIZE, self.limits.max_buffer_bytes + (16 << 20)),
+            ):
+                sock.setsockopt(option, value)
+            if self.remote is not None:
+                auth = self._start_authenticator(context)
+                sock.setsockopt(zmq.CURVE_SERVER, 1)
+                sock.setsockopt_string(zmq.CURVE_SECRETKEY, self.remote.server_secret_key)
+                sock.setsockopt_string(zmq.ZAP_DOMAIN, "nst")
+                sock.bind(self.remote.bind)
+            elif self.transport == "tcp":
+                sock.bind("tcp://127.0.0.1:*")  # loopback only
+            else:
+                socket_path.unlink(missing_ok=True)  # left by a crashed server; we hold the lock
+                old_umask = os.umask(0o077)
+                try:
+                    sock.bind(f"ipc://{socket_path}")
+                finally:
+                    os.umask(old_umask)
+            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            runtime.write_runtime_info(runtime.RuntimeInfo(self.endpoint, self.key, os.getpid(), self.instance),
+                                       self.runtime_dir)
+            if threading_main():
                 signal.signal(signal.SIGTERM, self.request_stop)
                 signal.signal(signal.SIGINT, self.request_stop)
-            worker.start()
-            log.info("serving on %s (pid %d)", endpoint, os.getpid())
+            self.worker.start()
+            log.info("serving on %s (pid %d, engine pid %s)", self.endpoint, os.getpid(), self.worker.pid)
             self._loop(sock)
         finally:
-            self.request_stop()
-            for job in list(self._active.values()):
-                job.cancel.set()
-                self._send(sock, job.client, protocol.error_header("internal", "the server is shutting down", job.id))
-            if worker.is_alive():
-                worker.join(timeout=5)
+            for job in list(self._jobs.values()):
+                self._send(sock, job.client, protocol.error_header(
+                    "shutting_down", "the style transfer server stopped before finishing; try again", job.id))
+            self.worker.stop()
             sock.close(linger=0)
+            if auth is not None:
+                auth.stop()
             context.term()
             runtime.remove_runtime_info(self.instance, self.runtime_dir)
-            socket_path.unlink(missing_ok=True)
+            if self.transport == "ipc" and self.remote is None:
+                socket_path.unlink(missing_ok=True)
             os.close(lock_fd)
-            log.info("stopped")
+            log.info("stopped: %s", self.stats)
 
-    # --- socket thread -------------------------------------------------------
+    def _lock(self) -> int:
+        lock_fd = os.open(self.runtime_dir / runtime.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                msvcrt.locking(lock_fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(lock_fd)
+            raise AlreadyRunning(f"a style transfer server is already running for this user ({self.runtime_dir})") from None
+        return lock_fd
+
+    def _start_authenticator(self, context: zmq.Context):
+        from zmq.auth.thread import ThreadAuthenticator
+
+        allowed = self.remote.authorized_client_keys
+
+        class AllowList:
+            def callback(self, domain: str, key: bytes) -> bool:
+                ok = key.decode("ascii", "replace") in allowed
+                if not ok:
+                    log.warning("refused a client key that is not on the allow-list")
+                return ok
+
+        auth = ThreadAuthenticator(context, log=logging.getLogger("nst_server.auth"))
+        auth.start()
+        auth.configure_curve_callback(domain="*", credentials_provider=AllowList())
+        return auth
+
+    # --- the loop --------------------------------------------------------------
     def _loop(self, sock: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
-        while not self._stop.is_set():
+        while not self._stop:
             if dict(poller.poll(50)):
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    frames = None
-                if frames:
+                for _ in range(16):  # a burst of messages cannot starve the worker's results
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
+                    except zmq.Again:
+                        break
                     self._handle(sock, frames)
-            self._flush_outbox(sock)
+            self._pump_worker(sock)
             self._keepalive(sock)
-            if self.idle_timeout and not self._active and time.monotonic() - self._last_activity > self.idle_timeout:
+            if (self.idle_timeout and not self._jobs
+                    and time.monotonic() - self._last_activity > self.idle_timeout):
                 log.info("idle for %.0f s, shutting down", self.idle_timeout)
                 break
 
@@ -159,116 +223,161 @@ class StyleServer:
         except zmq.ZMQError as exc:
             if exc.errno not in (errno.EHOSTUNREACH, errno.EAGAIN):
                 raise
-            for job in self._active.values():
-                if job.client == client and not job.cancel.is_set():
+            for job in list(self._jobs.values()):
+                if job.client == client:
                     log.info("client of job %s is gone; cancelling it", job.id)
-                    job.cancel.set()
+                    self._cancel(job)
             return False
 
     def _handle(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         client, body = frames[0], frames[1:]
         try:
-            message = protocol.decode(self.key, body, protocol.CLIENT_TYPES, self.replay_guard)
+            message = protocol.decode(self.key, body, protocol.CLIENT_TYPES, self.replay_guard,
+                                      self.limits.max_buffer_bytes)
         except ProtocolError as exc:
-            # Unsigned or forged traffic is not answered; signed but wrong messages are.
-            if exc.code in ("bad_signature", "unsupported_version") or len(body) < 3:
-                log.warning("dropped a message: %s", exc.message)
-            else:
+            self.stats["dropped_messages"] += 1
+            if exc.authenticated:
                 self._send(sock, client, protocol.error_header(exc.code, exc.message))
+            else:  # unsigned or forged traffic is never answered
+                log.warning("dropped an unauthenticated message (%s)", exc.code)
             return
         self._last_activity = time.monotonic()
         try:
             if message.type == protocol.PING:
                 self._send(sock, client, protocol.new_header(
-                    protocol.PONG, version=__version__, instance=self.instance, pid=os.getpid(), jobs=len(self._active)))
+                    protocol.PONG, version=__version__, instance=self.instance, pid=os.getpid(),
+                    engine_pid=self.worker.pid, jobs=len(self._jobs), queue_limit=self.queue_limit))
             elif message.type == protocol.STYLIZE:
                 self._accept(sock, client, message)
             elif message.type == protocol.CANCEL:
-                job = self._active.get(protocol.job_id(message.header))
+                job = self._jobs.get(protocol.job_id(message.header))
                 if job is None or job.client != client:
                     raise ProtocolError("unknown_job", "no such job for this client")
-                job.cancel.set()
+                self._cancel(job)
         except ProtocolError as exc:
             self._send(sock, client, protocol.error_header(exc.code, exc.message, message.header.get("job")))
 
     def _accept(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
-        if any(job.client == client for job in self._active.values()):
+        if any(job.client == client for job in self._jobs.values()):
             raise ProtocolError("busy", "this client already has a job running; wait for it or cancel it")
-        if len(self._active) >= self.queue_limit:
-            raise ProtocolError("busy", f"the server already has {len(self._active)} jobs; try again later")
-        job = Job(parse_stylize(message), client)
-        if job.id in self._active:
-            raise ProtocolError("bad_message", "a job with this id already exists")
-        with self._wakeup:
-            self._active[job.id] = job
-            self._pending.append(job)
-            position = len(self._pending)
-            self._wakeup.notify_all()
-        self._send(sock, client, protocol.new_header(protocol.ACCEPTED, job=job.id, queue_position=position))
+        if len(self._jobs) >= self.queue_limit:
+            raise ProtocolError("busy", f"the server is busy with {len(self._jobs)} jobs; try again in a while")
+        job_id, work = validate_stylize(message, self.limits)
+        if job_id in self._jobs:
+            raise ProtocolError("bad_message", "a job with this id is already queued")
+        job = Job(job_id, client, work)
+        self._jobs[job_id] = job
+        self._pending.append(job)
+        self._send(sock, client, protocol.new_header(protocol.ACCEPTED, job=job_id, queue_position=self._position(job)))
 
-    def _flush_outbox(self, sock: zmq.Socket) -> None:
-        while True:
-            try:
-                client, header, buffers = self._outbox.get_nowait()
-            except queue.Empty:
-                return
+    def _position(self, job: Job) -> int:
+        """1 = running or next; n = n-1 jobs ahead of it."""
+        if job is self._running:
+            return 1
+        ahead = 1 if self._running is not None else 0
+        return ahead + list(self._pending).index(job) + 1
+
+    def _cancel(self, job: Job) -> None:
+        if job.cancel_requested_at is not None:
+            return
+        job.cancel_requested_at = time.monotonic()
+        if job is self._running:
+            self.worker.cancel()
+        else:
+            self._pending.remove(job)
+            self._finish(job)
+            self.stats["cancelled"] += 1
+            # Sent from the loop (this may run inside _send); its client may be gone.
+            self._deferred.append((job.client, protocol.new_header(protocol.CANCELLED, job=job.id), ()))
+
+    def _finish(self, job: Job) -> None:
+        self._jobs.pop(job.id, None)
+        if self._running is job:
+            self._running = None
+        self._last_activity = time.monotonic()
+
+    # --- the worker ------------------------------------------------------------
+    def _pump_worker(self, sock: zmq.Socket) -> None:
+        deferred, self._deferred = self._deferred, []
+        for client, header, buffers in deferred:
             self._send(sock, client, header, buffers)
-            if header["type"] in (protocol.RESULT, protocol.ERROR, protocol.CANCELLED):
-                self._active.pop(header.get("job"), None)
-                self._last_activity = time.monotonic()
+        for message in self.worker.poll():
+            kind, job = message[0], self._jobs.get(message[1]) if len(message) > 1 else None
+            if job is None:
+                continue
+            if kind == "progress":
+                _, _, step, total, loss, elapsed = message
+                job.last_sent = time.monotonic()
+                self._send(sock, job.client, protocol.new_header(
+                    protocol.PROGRESS, job=job.id, step=step, total=total, loss=loss, elapsed=elapsed))
+                continue
+            self._finish(job)
+            if kind == "result":
+                self.stats["served"] += 1
+                log.info("job %s done in %.1f s", job.id, message[3])
+                self._send(sock, job.client, protocol.new_header(
+                    protocol.RESULT, job=job.id, image=job.work.content, elapsed=message[3]), [message[2]])
+            elif kind == "cancelled":
+                self.stats["cancelled"] += 1
+                log.info("job %s cancelled", job.id)
+                if job.timed_out:
+                    self._send(sock, job.client, self._timeout_error(job))
+                else:
+                    self._send(sock, job.client, protocol.new_header(protocol.CANCELLED, job=job.id))
+            else:
+                self.stats["failed"] += 1
+                self._send(sock, job.client, protocol.error_header(message[2], message[3], job.id))
+        self._watch_running(sock)
+        if self._running is None and self._pending and self.worker.alive():
+            job = self._pending.popleft()
+            self._running = job
+            job.started_at = time.monotonic()
+            self.worker.submit(job.id, job.work)
+            for waiting in self._pending:  # everyone moved up one place
+                self._send(sock, waiting.client, protocol.new_header(
+                    protocol.KEEPALIVE, job=waiting.id, queue_position=self._position(waiting)))
+
+    def _timeout_error(self, job: Job) -> dict:
+        return protocol.error_header(
+            "timeout", f"the job ran longer than the server's limit of {self.limits.max_job_seconds:.0f} s", job.id)
+
+    def _watch_running(self, sock: zmq.Socket) -> None:
+        """Crashed worker, overlong job, cancel not honoured: restart the worker, tell the client."""
+        job, now = self._running, time.monotonic()
+        if not self.worker.alive():
+            reason = self.worker.exit_description()
+            log.error("engine process stopped (%s); restarting it", reason)
+            self.worker.restart()
+            self.stats["worker_restarts"] += 1
+            if job is not None:
+                self._finish(job)
+                self.stats["failed"] += 1
+                self._send(sock, job.client, protocol.error_header(
+                    "internal", f"the engine stopped unexpectedly ({reason}); the server restarted it, try again", job.id))
+            return
+        if job is None:
+            return
+        if job.cancel_requested_at is None and now - job.started_at > self.limits.max_job_seconds:
+            job.timed_out = True
+            self._cancel(job)
+        if job.cancel_requested_at is not None and now - job.cancel_requested_at > CANCEL_GRACE_S:
+            log.warning("job %s ignored its cancel; killing the engine process", job.id)
+            self.worker.restart()
+            self.stats["worker_restarts"] += 1
+            self._finish(job)
+            self._send(sock, job.client, self._timeout_error(job) if job.timed_out
+                       else protocol.new_header(protocol.CANCELLED, job=job.id))
 
     def _keepalive(self, sock: zmq.Socket) -> None:
         now = time.monotonic()
-        for job in list(self._active.values()):
+        for job in list(self._jobs.values()):
             if now - job.last_sent >= KEEPALIVE_S:
                 job.last_sent = now
-                self._send(sock, job.client, protocol.new_header(protocol.KEEPALIVE, job=job.id))
+                self._send(sock, job.client, protocol.new_header(
+                    protocol.KEEPALIVE, job=job.id, queue_position=self._position(job)))
 
-    # --- worker thread -------------------------------------------------------
-    def _next_job(self) -> Job | None:
-        with self._wakeup:
-            while not self._pending and not self._stop.is_set():
-                self._wakeup.wait(timeout=0.5)
-            return None if self._stop.is_set() else self._pending.popleft()
 
-    def _work(self) -> None:
-        while (job := self._next_job()) is not None:
-            header, buffers = self._run(job)
-            self._outbox.put((job.client, header, buffers))
+def threading_main() -> bool:
+    import threading
 
-    def _run(self, job: Job) -> tuple[dict, list[bytes]]:
-        if job.cancel.is_set():
-            return protocol.new_header(protocol.CANCELLED, job=job.id), []
-        last = 0.0
-
-        def progress(p: Progress) -> None:
-            nonlocal last
-            if job.cancel.is_set():
-                raise Cancelled()
-            now = time.monotonic()
-            if p.step == p.total or now - last >= PROGRESS_MIN_INTERVAL_S:
-                last = now
-                job.last_sent = now
-                self._outbox.put((job.client, protocol.new_header(
-                    protocol.PROGRESS, job=job.id, step=p.step, total=p.total, loss=p.loss, elapsed=p.elapsed), []))
-
-        started = time.monotonic()
-        try:
-            if self._engine is None:
-                self._engine = self.engine_factory()
-            pixels = run_stylize(self._engine, job.request, progress)
-        except Cancelled:
-            log.info("job %s cancelled", job.id)
-            return protocol.new_header(protocol.CANCELLED, job=job.id), []
-        except WeightsMissing as exc:
-            return protocol.error_header("weights_missing", str(exc), job.id), []
-        except ProtocolError as exc:
-            return protocol.error_header(exc.code, exc.message, job.id), []
-        except Exception as exc:  # a failed job must not take the server down
-            log.exception("job %s failed", job.id)
-            message = f"the server failed while stylizing: {type(exc).__name__}: {exc}"
-            return protocol.error_header("internal", message, job.id), []
-        elapsed = time.monotonic() - started
-        log.info("job %s done in %.1f s", job.id, elapsed)
-        desc = job.request.content_desc
-        return protocol.new_header(protocol.RESULT, job=job.id, image=desc.to_json(), elapsed=elapsed), [pixels]
+    return threading.current_thread() is threading.main_thread()

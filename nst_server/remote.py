@@ -1,0 +1,71 @@
+"""Remote mode: keys and allow-list for a server on another machine (a GPU box, say).
+
+``remote-setup`` makes the server's CURVE key pair and the HMAC key, kept in a
+private folder on the server; ``remote-add-client`` makes one client's key pair,
+puts its public key on the allow-list and writes the file that client's
+plug-in needs (``install.py --remote FILE``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import zmq
+
+from nst_server import protocol, runtime
+from nst_server.server import RemoteAccess
+
+CONFIG_FILE = "remote-server.json"
+
+
+def _write_private(path: Path, data: dict) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+
+
+def setup(folder: Path, public_endpoint: str, bind: str | None = None) -> Path:
+    """Create the server's keys in ``folder`` (mode 0700); clients will connect to ``public_endpoint``."""
+    if not public_endpoint.startswith("tcp://"):
+        raise ValueError("the remote endpoint must look like tcp://HOST:PORT")
+    runtime.make_private_dir(folder)
+    public, secret = zmq.curve_keypair()
+    port = public_endpoint.rsplit(":", 1)[-1]
+    config = {
+        "public_endpoint": public_endpoint,
+        "bind": bind or f"tcp://0.0.0.0:{port}",
+        "server_public_key": public.decode(),
+        "server_secret_key": secret.decode(),
+        "hmac_key": protocol.new_key().hex(),
+        "clients": {},
+    }
+    path = folder / CONFIG_FILE
+    _write_private(path, config)
+    return path
+
+
+def add_client(folder: Path, name: str) -> dict:
+    """Allow a new client; returns the connection file for its plug-in (keep it secret)."""
+    path = folder / CONFIG_FILE
+    config = json.loads(path.read_text())
+    public, secret = zmq.curve_keypair()
+    config["clients"][name] = public.decode()
+    _write_private(path, config)
+    info = runtime.RuntimeInfo(
+        endpoint=config["public_endpoint"], key=bytes.fromhex(config["hmac_key"]), pid=0, instance=f"remote:{name}",
+        curve_server_key=config["server_public_key"], curve_public_key=public.decode(), curve_secret_key=secret.decode(),
+    )
+    return info.to_json()
+
+
+def load(folder: Path) -> RemoteAccess:
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    return RemoteAccess(
+        bind=config["bind"],
+        server_secret_key=config["server_secret_key"],
+        server_public_key=config["server_public_key"],
+        authorized_client_keys=frozenset(config["clients"].values()),
+        hmac_key=bytes.fromhex(config["hmac_key"]),
+    )

@@ -1,0 +1,161 @@
+"""The engine in its own process, so that a crash or out-of-memory in TensorFlow
+cannot take the server's socket down, and a stuck job can be killed outright.
+
+The server process (no TensorFlow) talks to the worker over a multiprocessing
+pipe: it sends validated jobs as raw bytes, the worker sends back progress, a
+result or an error.  A shared event cancels the running job at its next step.
+The worker builds the network once and keeps it warm between jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from nst_server.jobs import WorkerJob
+
+log = logging.getLogger("nst_server")
+
+# --- messages over the pipe (plain tuples: cheap to pickle) -------------------
+# parent -> worker: ("job", job_id, WorkerJob) | ("stop",)
+# worker -> parent: ("ready",) | ("progress", job_id, step, total, loss, elapsed)
+#                   | ("result", job_id, pixels, elapsed) | ("error", job_id, code, message)
+#                   | ("cancelled", job_id)
+
+
+def _worker_main(conn: Connection, cancel: Any, weights_files: dict[str, str], progress_interval: float) -> None:
+    """Entry point of the worker process."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from nst_server.engine import Cancelled, StyleTransferEngine
+    from nst_server.jobs import prepare, run_stylize
+    from nst_server.protocol import ProtocolError
+    from nst_server.weights import WeightsMissing
+
+    engine = StyleTransferEngine(weights_files)
+    try:
+        engine.backbone("vgg19")  # warm up while no one waits; a missing file is reported per job
+    except WeightsMissing:
+        pass
+    conn.send(("ready",))
+    while True:
+        message = conn.recv()
+        if message[0] == "stop":
+            return
+        _, job_id, job = message
+        last = 0.0
+
+        def progress(p, job_id=job_id) -> None:
+            nonlocal last
+            if cancel.is_set():
+                raise Cancelled()
+            now = time.monotonic()
+            if p.step == p.total or now - last >= progress_interval:
+                last = now
+                conn.send(("progress", job_id, p.step, p.total, p.loss, p.elapsed))
+
+        started = time.monotonic()
+        try:
+            pixels = run_stylize(engine, prepare(job_id, job), progress)
+        except Cancelled:
+            conn.send(("cancelled", job_id))
+        except WeightsMissing as exc:
+            conn.send(("error", job_id, "weights_missing", str(exc)))
+        except ProtocolError as exc:
+            conn.send(("error", job_id, exc.code, exc.message))
+        except Exception as exc:  # reported to the client; the worker stays up
+            logging.getLogger("nst_server").exception("job %s failed", job_id)
+            conn.send(("error", job_id, "internal", f"the engine failed: {type(exc).__name__}: {exc}"))
+        else:
+            conn.send(("result", job_id, pixels, time.monotonic() - started))
+
+
+class EngineWorker:
+    """The parent's handle on the worker process: start, submit, poll, cancel, restart."""
+
+    def __init__(self, weights_files: dict[str, str] | None = None, progress_interval: float = 0.2) -> None:
+        self._weights_files = dict(weights_files or {})
+        self._progress_interval = progress_interval
+        # spawn, not fork: the parent holds ZeroMQ sockets and threads that must not be copied.
+        self._ctx = mp.get_context("spawn")
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self.cancel_event = self._ctx.Event()
+        self.busy_with: str | None = None
+        self.restarts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        parent_end, child_end = self._ctx.Pipe()
+        self.cancel_event.clear()
+        self._process = self._ctx.Process(
+            target=_worker_main,
+            args=(child_end, self.cancel_event, self._weights_files, self._progress_interval),
+            name="nst-engine",
+            daemon=True,
+        )
+        self._process.start()
+        child_end.close()
+        self._conn = parent_end
+        self.busy_with = None
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def exit_description(self) -> str:
+        code = self._process.exitcode if self._process is not None else None
+        if code is not None and code < 0:
+            return f"killed by signal {-code}" + (" (out of memory?)" if -code == 9 else "")
+        return f"exit code {code}"
+
+    def submit(self, job_id: str, job: WorkerJob) -> None:
+        assert self._conn is not None and self.busy_with is None
+        self.cancel_event.clear()
+        self.busy_with = job_id
+        self._conn.send(("job", job_id, job))
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def poll(self) -> list[tuple]:
+        """Messages the worker has sent so far (never blocks)."""
+        messages = []
+        try:
+            while self._conn is not None and self._conn.poll(0):
+                message = self._conn.recv()
+                if message[0] in ("result", "error", "cancelled"):
+                    self.busy_with = None
+                messages.append(message)
+        except (EOFError, OSError):
+            pass  # the worker died; the server notices through alive()
+        return messages
+
+    def restart(self) -> None:
+        self.stop(timeout=0)
+        self.restarts += 1
+        self.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._process is None:
+            return
+        if self._process.is_alive() and timeout > 0:
+            try:
+                self.cancel_event.set()
+                self._conn.send(("stop",))
+            except (OSError, ValueError):
+                pass
+            self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._process = None
+        self._conn = None
+        self.busy_with = None
