@@ -94,7 +94,7 @@ def install_weights(python: Path, weights_file: str | None) -> bool:
     return subprocess.run(cmd, env=env).returncode == 0
 
 
-def install_plugin(profile: Path, python: Path) -> Path:
+def install_plugin(profile: Path, python: Path | None, remote: dict | None = None) -> Path:
     dest = profile / "plug-ins" / PLUGIN_NAME
     shared = dest / "nst_server"
     shared.mkdir(parents=True, exist_ok=True)
@@ -104,8 +104,13 @@ def install_plugin(profile: Path, python: Path) -> Path:
     os.chmod(target, 0o755)  # GIMP silently ignores a plug-in without the run bit
     for name in SHARED_MODULES:
         shutil.copyfile(REPO / "nst_server" / name, shared / name)
-    config = {"command": [str(python), "-m", "nst_server", "serve"], "version": __version__}
-    (dest / "server.json").write_text(json.dumps(config, indent=2) + "\n")
+    if remote is not None:
+        config = {"remote": remote, "version": __version__}
+    else:
+        config = {"command": [str(python), "-m", "nst_server", "serve"], "version": __version__}
+    fd = os.open(dest / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold remote keys
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(config, indent=2) + "\n")
     (dest / MARKER).write_text(f"{REPO}\n")
     return dest
 
@@ -142,12 +147,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", metavar="FILE", help="use this local VGG19 weights file instead of downloading")
     parser.add_argument("--profile", action="append", metavar="DIR",
                         help="GIMP profile folder to install into (default: every GIMP 3 profile found)")
+    parser.add_argument("--remote", metavar="FILE",
+                        help="use a remote server: the connection file made by 'nst_server remote-add-client'")
     parser.add_argument("--uninstall", action="store_true", help="remove the plug-in, server environment and weights")
     args = parser.parse_args(argv)
 
     profiles = find_profiles(args.profile)
     if args.uninstall:
         uninstall(profiles)
+        return 0
+    if args.remote:
+        from nst_server import runtime
+
+        info = runtime.read_info_file(Path(args.remote))
+        if info is None or not info.curve_server_key:
+            raise SystemExit(f"[install] {args.remote} is not a connection file made by 'nst_server remote-add-client'")
+        for profile in profiles:
+            say(f"plug-in installed in {install_plugin(profile, None, info.to_json())}, using the server at {info.endpoint}")
+        check_gimp_python_zmq()
         return 0
     python = install_server_env(paths.venv_dir())
     weights_ok = install_weights(python, args.weights)

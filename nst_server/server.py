@@ -193,7 +193,7 @@ class StyleServer:
 
         auth = ThreadAuthenticator(context, log=logging.getLogger("nst_server.auth"))
         auth.start()
-        auth.configure_curve_callback(domain="*", credentials_provider=AllowList())
+        auth.configure_curve_callback(domain="nst", credentials_provider=AllowList())
         return auth
 
     # --- the loop --------------------------------------------------------------

@@ -100,3 +100,18 @@ def test_weights_install_refuses_a_broken_file_with_advice(tmp_path):
                             capture_output=True, text=True, env={**os.environ, "NST_DATA_DIR": str(tmp_path / "d")})
     assert result.returncode == 4
     assert "not a usable VGG19 weights file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_remote_install_records_the_connection_privately(install, tmp_path):
+    keys = tmp_path / "keys"
+    for args in (["remote-setup", str(keys), "--endpoint", "tcp://gpu-box:5555"],
+                 ["remote-add-client", str(keys), "laptop", "-o", str(tmp_path / "laptop.json")]):
+        subprocess.run([sys.executable, "-m", "nst_server", *args], cwd=REPO, check=True, capture_output=True)
+    profile = tmp_path / "profile"
+    assert install.main(["--remote", str(tmp_path / "laptop.json"), "--profile", str(profile)]) == 0
+    config_file = profile / "plug-ins" / "style_transfer" / "server.json"
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    remote = json.loads(config_file.read_text())["remote"]
+    assert remote["endpoint"] == "tcp://gpu-box:5555" and remote["curve_server_key"]
+    with pytest.raises(SystemExit, match="not a connection file"):
+        install.main(["--remote", str(config_file.parent / "style_transfer.py"), "--profile", str(profile)])

@@ -2,97 +2,51 @@
 
 from __future__ import annotations
 
-import io
-import os
-import signal
 import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-import zmq
-from PIL import Image
 
 from nst_server import client, protocol, runtime
-from tests.conftest import REPO, shared_image
+from tests.conftest import REPO
+from tests.support.servers import ENDLESS, SMALL, ServerProcess, layer, pid_alive, style_file, stylize_header
 
 PARAMS = {"size": 48, "steps": 4}
 
 
-def start_server_process(runtime_dir: Path, weights: Path, env_extra: dict | None = None) -> subprocess.Popen:
-    env = dict(os.environ, NST_STATE_DIR=str(runtime_dir.parent / "state"), **(env_extra or {}))
-    return subprocess.Popen(
-        [sys.executable, "-m", "nst_server", "serve", "--runtime-dir", str(runtime_dir),
-         "--weights", str(weights), "--idle-timeout", "0"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-
-
-def wait_until_serving(runtime_dir: Path, process: subprocess.Popen, timeout: float = 60.0) -> client.Connection:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read().decode()
-        conn = client.connect_running(runtime_dir, timeout=1.0)
-        if conn is not None:
-            return conn
-        time.sleep(0.2)
-    raise AssertionError("server did not come up")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, vgg19_weights):
-    runtime_dir = tmp_path_factory.mktemp("srv") / "run"
-    process = start_server_process(runtime_dir, vgg19_weights)
-    wait_until_serving(runtime_dir, process).close()
-    yield runtime_dir, process
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=20) == 0
+    srv = ServerProcess(tmp_path_factory.mktemp("srv"), vgg19_weights)
+    srv.connect().close()
+    yield srv
+    assert srv.stop() == 0
     # A clean stop leaves no socket and no runtime file behind.
-    assert not (runtime_dir / runtime.RUNTIME_FILE).exists()
-    assert not (runtime_dir / runtime.SOCKET_FILE).exists()
+    assert not (srv.runtime_dir / runtime.RUNTIME_FILE).exists()
+    assert not (srv.runtime_dir / runtime.SOCKET_FILE).exists()
 
 
 @pytest.fixture
 def conn(server):
-    connection = client.connect_running(server[0])
-    assert connection is not None
+    connection = server.connect()
     yield connection
     connection.close()
 
 
-def layer_pixels(width: int = 40, height: int = 30) -> tuple[protocol.ImageDesc, bytes]:
-    with Image.open(shared_image("chelsea.png")) as img:
-        rgba = img.convert("RGBA").resize((width, height))
-    pixels = np.array(rgba)
-    pixels[:5, :5, 3] = 0  # some transparency, to check alpha is kept
-    return protocol.ImageDesc(width, height, "RGBA8"), pixels.tobytes()
-
-
-def style_file() -> bytes:
-    with Image.open(shared_image("starry_night.jpg")) as img:
-        img = img.convert("RGB")
-        img.thumbnail((64, 64))
-        out = io.BytesIO()
-        img.save(out, "PNG")
-        return out.getvalue()
-
-
 def test_runtime_files_are_private(server):
-    runtime_dir = server[0]
-    assert stat.S_IMODE(runtime_dir.stat().st_mode) == 0o700
-    assert stat.S_IMODE((runtime_dir / runtime.RUNTIME_FILE).stat().st_mode) == 0o600
-    assert runtime.read_runtime_info(runtime_dir).endpoint.startswith("ipc://")
+    assert stat.S_IMODE(server.runtime_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((server.runtime_dir / runtime.RUNTIME_FILE).stat().st_mode) == 0o600
+    info = runtime.read_runtime_info(server.runtime_dir)
+    assert info.endpoint == f"ipc://{server.runtime_dir / runtime.SOCKET_FILE}"
 
 
 def test_job_streams_progress_and_returns_the_layer_sized_result(conn):
-    desc, pixels = layer_pixels()
+    desc, pixels = layer()
     events = []
     result = conn.stylize(pixels, desc, style_file(), "starry.png", PARAMS, on_event=events.append)
-    kinds = [e["type"] for e in events]
-    assert kinds[0] == protocol.ACCEPTED
+    assert events[0]["type"] == protocol.ACCEPTED and events[0]["queue_position"] == 1
     steps = [e["step"] for e in events if e["type"] == protocol.PROGRESS]
     assert steps[-1] == PARAMS["steps"]
     out = np.frombuffer(result, np.uint8).reshape(desc.height, desc.width, 4)
@@ -101,106 +55,78 @@ def test_job_streams_progress_and_returns_the_layer_sized_result(conn):
     assert np.abs(out[..., :3].astype(int) - src[..., :3]).mean() > 1  # pixels changed
 
 
+def test_float_layers_come_back_as_float(conn):
+    desc, pixels = layer(24, 16)
+    as_float = np.frombuffer(pixels, np.uint8).astype("<f4") / 255.0
+    fdesc = protocol.ImageDesc(24, 16, "RGBA32F")
+    result = np.frombuffer(conn.stylize(as_float.tobytes(), fdesc, style_file(), "s.png", SMALL), "<f4")
+    assert result.shape == as_float.shape and 0.0 <= result.min() and result.max() <= 1.0
+
+
 def test_same_request_gives_the_same_pixels(conn):
-    desc, pixels = layer_pixels(24, 24)
-    a = conn.stylize(pixels, desc, style_file(), "s.png", PARAMS)
-    b = conn.stylize(pixels, desc, style_file(), "s.png", PARAMS)
-    assert a == b
+    desc, pixels = layer(24, 24)
+    assert conn.stylize(pixels, desc, style_file(), "s.png", PARAMS) == conn.stylize(pixels, desc, style_file(), "s.png", PARAMS)
 
 
-@pytest.mark.parametrize(
-    ("mutate", "code", "words"),
-    [
-        (lambda h, b: h["params"].update(steps=0), "bad_parameter", "between 1 and"),
-        (lambda h, b: h["params"].update(colour="red"), "bad_parameter", "unknown parameter"),
-        (lambda h, b: b.__setitem__(0, b[0][:-1]), "bad_image", "needs"),
-        (lambda h, b: b.__setitem__(1, b"definitely not an image"), "bad_style_image", "cannot read"),
-        (lambda h, b: h["content"].update(width=100000), "too_large", "exceeds"),
-    ],
-)
-def test_bad_requests_get_their_own_error_and_the_server_keeps_serving(conn, mutate, code, words):
-    desc, pixels = layer_pixels(16, 16)
-    header = protocol.new_header(protocol.STYLIZE, job="bad", content=desc.to_json(), params=dict(PARAMS))
-    buffers = [pixels, style_file()]
-    mutate(header, buffers)
-    conn.send(header, buffers)
-    reply = conn.receive(10)
-    assert reply is not None and reply.type == protocol.ERROR
-    assert reply.header["code"] == code and words in reply.header["message"]
-    assert conn.ping() is not None
-
-
-def test_unsigned_and_forged_messages_are_dropped_without_answer(server, conn):
-    info = runtime.read_runtime_info(server[0])
-    forged = client.Connection(runtime.RuntimeInfo(info.endpoint, b"wrong key" * 4, info.pid, info.instance))
-    try:
-        forged.send(protocol.new_header(protocol.PING))
-        assert forged.receive(1.5) is None
-    finally:
-        forged.close()
-    raw = zmq.Context.instance().socket(zmq.DEALER)
-    raw.setsockopt(zmq.LINGER, 0)
-    raw.connect(info.endpoint)
-    raw.send_multipart([os.urandom(40), os.urandom(100)])
-    assert raw.poll(1000) == 0
-    raw.close()
-    assert conn.ping() is not None  # a good client is still served
-
-
-def test_cancel_stops_a_running_job(conn):
-    desc, pixels = layer_pixels(64, 64)
-    job = "to-cancel"
-    header = protocol.new_header(protocol.STYLIZE, job=job, content=desc.to_json(), params={"size": 64, "steps": 5000})
-    conn.send(header, [pixels, style_file()])
-    started = time.monotonic()
-    while True:
-        message = conn.receive(10)
-        assert message is not None
-        if message.type == protocol.PROGRESS:
-            conn.cancel(job)
-            break
+def test_cancel_stops_a_running_job_within_a_step(conn):
+    desc, pixels = layer(64, 64)
+    conn.send(stylize_header(desc, ENDLESS, "to-cancel"), [pixels, style_file()])
+    while (message := conn.receive(20)) is not None and message.type != protocol.PROGRESS:
+        pass
+    assert message is not None
+    conn.cancel("to-cancel")
+    asked = time.monotonic()
     while (message := conn.receive(10)) is not None and message.type != protocol.CANCELLED:
         pass
     assert message is not None and message.type == protocol.CANCELLED
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - asked < 5
     assert conn.ping() is not None
 
 
-def test_second_server_refuses_to_start(server, vgg19_weights):
-    second = start_server_process(server[0], vgg19_weights)
-    assert second.wait(timeout=60) == 3
-    assert b"already running" in second.stdout.read()
+def run_serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nst_server", "serve", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_second_server_refuses_to_start(server):
+    result = run_serve("--runtime-dir", str(server.runtime_dir))
+    assert result.returncode == 3 and "already running" in result.stderr
+    assert server.connect(5).ping() is not None  # the first one is unharmed
 
 
 def test_missing_weights_reach_the_client_as_a_clear_error(tmp_path):
-    runtime_dir = tmp_path / "run"
-    process = start_server_process(runtime_dir, tmp_path / "absent.h5")
+    srv = ServerProcess(tmp_path, tmp_path / "absent.h5")
     try:
-        conn = wait_until_serving(runtime_dir, process)
-        desc, pixels = layer_pixels(16, 16)
+        conn = srv.connect()
+        desc, pixels = layer(16, 16)
         with pytest.raises(client.ClientError) as err:
-            conn.stylize(pixels, desc, style_file(), "s.png", PARAMS)
+            conn.stylize(pixels, desc, style_file(), "s.png", SMALL)
         assert err.value.code == "weights_missing" and "does not exist" in str(err.value)
         conn.close()
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        srv.stop()
 
 
-def test_client_reports_a_server_killed_mid_job(tmp_path, vgg19_weights):
-    runtime_dir = tmp_path / "run"
-    process = start_server_process(runtime_dir, vgg19_weights)
-    conn = wait_until_serving(runtime_dir, process)
-    desc, pixels = layer_pixels(64, 64)
-
-    def kill_on_first_progress(event):
-        if event["type"] == protocol.PROGRESS:
-            process.kill()
-
-    started = time.monotonic()
-    with pytest.raises(client.ServerStopped) as err:
-        conn.stylize(pixels, desc, style_file(), "s.png", {"size": 64, "steps": 5000},
-                     on_event=kill_on_first_progress, silence_timeout=5)
-    assert "stopped answering" in str(err.value)
-    assert time.monotonic() - started < 40
+def test_sigterm_tells_clients_and_leaves_no_process_or_file(tmp_path, vgg19_weights):
+    srv = ServerProcess(tmp_path, vgg19_weights)
+    conn = srv.connect()
+    engine_pid = conn.ping()["engine_pid"]
+    desc, pixels = layer(64, 64)
+    conn.send(stylize_header(desc, ENDLESS, "long"), [pixels, style_file()])
+    while (message := conn.receive(20)) is not None and message.type != protocol.PROGRESS:
+        pass
+    assert srv.stop() == 0
+    while (message := conn.receive(10)) is not None and message.type != protocol.ERROR:
+        pass
+    assert message is not None and message.header["code"] == "shutting_down"
+    assert not pid_alive(engine_pid)
+    assert sorted(p.name for p in srv.runtime_dir.iterdir()) == [runtime.LOCK_FILE]
     conn.close()
+
+
+def test_idle_server_exits_by_itself(tmp_path):
+    started = time.monotonic()
+    result = run_serve("--runtime-dir", str(tmp_path / "run"), "--idle-timeout", "2")
+    assert result.returncode == 0 and "idle for 2 s" in result.stderr
+    assert time.monotonic() - started < 60
+    assert not (tmp_path / "run" / runtime.RUNTIME_FILE).exists()

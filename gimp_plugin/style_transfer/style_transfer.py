@@ -35,12 +35,12 @@ class PluginError(Exception):
     """A failure whose message is meant for the user."""
 
 
-def server_command():
-    """How to start the server, as recorded by install.py; None when it is not installed."""
+def server_config():
+    """What install.py recorded: how to start the local server, or how to reach a remote one."""
     try:
-        return json.loads(SERVER_CONFIG.read_text())["command"]
-    except (OSError, ValueError, KeyError):
-        return None
+        return json.loads(SERVER_CONFIG.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def read_style_file(gfile):
@@ -73,16 +73,21 @@ def stylize_on_server(desc, pixels, style_path, style_bytes, params):
             "GIMP's Python cannot import pyzmq, which the plug-in needs to talk to the server. "
             "On Debian or Ubuntu: 'sudo apt install python3-zmq'; then run 'python3 install.py' again."
         ) from None
-    from nst_server import client
+    from nst_server import client, runtime
 
-    Gimp.progress_init("Style transfer: starting the server...")
+    config = server_config()
     try:
-        conn = client.connect(server_command())
+        if config.get("remote"):
+            Gimp.progress_init("Style transfer: connecting to the remote server...")
+            conn = client.connect_remote(runtime.RuntimeInfo.from_json(config["remote"]))
+        else:
+            Gimp.progress_init("Style transfer: starting the server...")
+            conn = client.connect(config.get("command"))
     except client.ClientError as exc:
         raise PluginError(str(exc)) from None
 
     def on_event(header):
-        if header["type"] == protocol.ACCEPTED and header.get("queue_position", 1) > 1:
+        if header.get("queue_position", 1) > 1:
             Gimp.progress_set_text(f"Style transfer: waiting, position {header['queue_position']} in the queue")
         elif header["type"] == protocol.PROGRESS:
             Gimp.progress_set_text(f"Style transfer: step {header['step']} of {header['total']}")

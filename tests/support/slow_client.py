@@ -1,0 +1,23 @@
+"""A client that starts an endless job and waits: the test kills or freezes it.
+
+``python -m tests.support.slow_client RUNTIME_DIR``; prints "running" once the job makes progress.
+"""
+
+import sys
+from pathlib import Path
+
+from nst_server import client, protocol
+from tests.support.servers import ENDLESS, layer, style_file
+
+conn = client.connect_running(Path(sys.argv[1]))
+if conn is None:
+    sys.exit("no server")
+desc, pixels = layer(64, 64)
+
+
+def on_event(header):
+    if header["type"] == protocol.PROGRESS:
+        print("running", flush=True)
+
+
+conn.stylize(pixels, desc, style_file(), "s.png", ENDLESS, on_event=on_event, silence_timeout=3600)

@@ -1,0 +1,387 @@
+"""Faults, hostile input, many clients and remote mode, on real processes and real sockets."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from nst_server import client, protocol, runtime
+from nst_server.jobs import Limits, validate_stylize
+from tests.conftest import REPO
+from tests.support.servers import (
+    ENDLESS,
+    SMALL,
+    ServerProcess,
+    layer,
+    pid_alive,
+    style_file,
+    stylize_header,
+    wait_for,
+)
+
+FUZZ_EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "300"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, vgg19_weights):
+    srv = ServerProcess(tmp_path_factory.mktemp("faults"), vgg19_weights, "--max-buffer-mb", "1", "--max-megapixels", "0.25")
+    srv.connect().close()
+    yield srv
+    assert srv.stop() == 0
+
+
+def jobs_on(srv: ServerProcess) -> int:
+    with srv.connect(10) as conn:
+        return conn.ping()["jobs"]
+
+
+def slow_client(srv: ServerProcess) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.slow_client", str(srv.runtime_dir)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "running", proc.stderr.read()
+    return proc
+
+
+def assert_worker_free(srv: ServerProcess) -> None:
+    with srv.connect(10) as conn:
+        desc, pixels = layer(32, 32)
+        started = time.monotonic()
+        conn.stylize(pixels, desc, style_file(), "s.png", SMALL)
+        assert time.monotonic() - started < 30
+
+
+# --- vanished and frozen clients -------------------------------------------------
+def test_killed_client_has_its_job_cancelled_within_5_seconds(server):
+    proc = slow_client(server)
+    assert jobs_on(server) == 1
+    proc.kill()  # what GIMP's progress-bar Cancel does to the plug-in
+    proc.wait()
+    waited = wait_for(lambda: jobs_on(server) == 0, timeout=5)
+    print(f"job of a SIGKILLed client cancelled after {waited:.1f} s")
+    assert_worker_free(server)
+
+
+def test_frozen_client_has_its_job_cancelled_within_5_seconds(server):
+    proc = slow_client(server)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        waited = wait_for(lambda: jobs_on(server) == 0, timeout=5)
+        print(f"job of a SIGSTOPped client cancelled after {waited:.1f} s")
+    finally:
+        proc.kill()
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.wait()
+    assert_worker_free(server)
+
+
+# --- dying server and engine ----------------------------------------------------------
+def test_killed_server_is_reported_within_10_seconds_and_the_next_request_starts_a_fresh_one(tmp_path, vgg19_weights):
+    srv = ServerProcess(tmp_path, vgg19_weights)
+    conn = srv.connect()
+    desc, pixels = layer(64, 64)
+
+    def kill_on_progress(event):
+        if event["type"] == protocol.PROGRESS and srv.process.poll() is None:
+            srv.process.kill()
+            killed.append(time.monotonic())
+
+    killed: list[float] = []
+    with pytest.raises(client.ServerStopped) as err:
+        conn.stylize(pixels, desc, style_file(), "s.png", ENDLESS, on_event=kill_on_progress)
+    noticed = time.monotonic() - killed[0]
+    print(f"client noticed the killed server after {noticed:.1f} s")
+    assert noticed < 10 and "stopped answering" in str(err.value)
+    conn.close()
+    srv.process.wait()
+    command = [sys.executable, "-m", "nst_server", "serve", "--weights", str(vgg19_weights)]
+    fresh = client.connect(command, srv.runtime_dir)  # stale runtime file and socket left by the killed one
+    try:
+        assert fresh.info.pid != srv.process.pid
+        small_desc, small = layer(32, 32)
+        fresh.stylize(small, small_desc, style_file(), "s.png", SMALL)
+    finally:
+        os.kill(fresh.info.pid, signal.SIGTERM)
+        fresh.close()
+        wait_for(lambda: not pid_alive(fresh.info.pid), timeout=30)
+
+
+def test_engine_crash_is_reported_and_the_engine_restarted(server):
+    with server.connect() as conn:
+        engine_pid = conn.ping()["engine_pid"]
+        desc, pixels = layer(64, 64)
+
+        def crash_engine(event):
+            if event["type"] == protocol.PROGRESS and pid_alive(engine_pid):
+                os.kill(engine_pid, signal.SIGKILL)  # as the kernel's OOM killer would
+
+        with pytest.raises(client.ClientError) as err:
+            conn.stylize(pixels, desc, style_file(), "s.png", ENDLESS, on_event=crash_engine)
+        assert err.value.code == "internal" and "engine stopped unexpectedly" in str(err.value)
+        assert conn.ping()["engine_pid"] != engine_pid
+    assert_worker_free(server)
+
+
+def test_overlong_job_is_stopped_with_a_timeout(tmp_path, vgg19_weights):
+    srv = ServerProcess(tmp_path, vgg19_weights, "--max-job-seconds", "3")
+    try:
+        with srv.connect() as conn:
+            desc, pixels = layer(64, 64)
+            with pytest.raises(client.ClientError) as err:
+                conn.stylize(pixels, desc, style_file(), "s.png", ENDLESS)
+            assert err.value.code == "timeout" and "limit of 3 s" in str(err.value)
+    finally:
+        srv.stop()
+
+
+# --- hostile and broken input ----------------------------------------------------------
+def bomb_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(out, "PNG")  # 144 megapixels in a few kilobytes
+    return out.getvalue()
+
+
+REJECTIONS = {
+    "oversized frame": ("too_large", lambda h, b: b.__setitem__(0, b"\0" * (2 << 20))),
+    "decompression bomb": ("too_large", lambda h, b: b.__setitem__(1, bomb_png())),
+    "wrong buffer length": ("bad_image", lambda h, b: b.__setitem__(0, b[0][:-3])),
+    "layer over the pixel limit": ("too_large", lambda h, b: h["content"].update(width=4000, height=4000)),
+    "absurd steps": ("bad_parameter", lambda h, b: h["params"].update(steps=10**12)),
+    "negative size": ("bad_parameter", lambda h, b: h["params"].update(size=-5)),
+    "method as a list": ("bad_parameter", lambda h, b: h["params"].update(method=["seed"])),
+    "unknown parameter": ("bad_parameter", lambda h, b: h["params"].update(colour="red")),
+    "style that is no image": ("bad_style_image", lambda h, b: b.__setitem__(1, b"GIF89a broken")),
+    "missing buffer": ("bad_message", lambda h, b: b.pop()),
+}
+
+
+@pytest.mark.parametrize("case", list(REJECTIONS))
+def test_each_bad_request_is_rejected_with_its_code(server, case):
+    code, mutate = REJECTIONS[case]
+    desc, pixels = layer(16, 16)
+    header, buffers = stylize_header(desc, SMALL, "bad"), [pixels, style_file()]
+    mutate(header, buffers)
+    with server.connect() as conn:
+        conn.send(header, buffers)
+        reply = conn.receive(20)
+        assert reply is not None and reply.type == protocol.ERROR, case
+        assert reply.header["code"] == code, reply.header
+        assert conn.ping() is not None
+
+
+def test_replayed_message_is_refused(server):
+    with server.connect() as conn:
+        frames = protocol.encode(conn.info.key, protocol.new_header(protocol.PING))
+        conn._socket.send_multipart(frames)
+        assert conn.receive(5).type == protocol.PONG
+        conn._socket.send_multipart(frames)
+        reply = conn.receive(5)
+        assert reply.type == protocol.ERROR and reply.header["code"] == "replayed"
+
+
+def test_forged_and_unsigned_messages_get_no_answer(server):
+    info = runtime.read_runtime_info(server.runtime_dir)
+    forged = client.Connection(runtime.RuntimeInfo(info.endpoint, b"not the key" * 3, info.pid, info.instance))
+    with forged:
+        forged.send(protocol.new_header(protocol.PING))
+        assert forged.receive(1.5) is None
+    assert jobs_on(server) == 0
+
+
+def test_random_bytes_at_the_socket_leave_the_server_serving(server):
+    info = runtime.read_runtime_info(server.runtime_dir)
+    rng = np.random.default_rng(7)
+    path = info.endpoint.removeprefix("ipc://")
+    for _ in range(20):  # raw bytes on the stream, below ZeroMQ's framing
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.connect(path)
+            raw.sendall(rng.bytes(4096))
+    dealer = zmq.Context.instance().socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(info.endpoint)
+    for _ in range(200):  # random multipart messages
+        dealer.send_multipart([rng.bytes(int(n)) for n in rng.integers(0, 200, size=rng.integers(1, 9))])
+    assert dealer.poll(1000) == 0  # nothing answered
+    dealer.close()
+    assert_worker_free(server)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    header=st.dictionaries(
+        st.sampled_from(["job", "content", "params", "style_name", "extra"]),
+        st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                     max_leaves=10),
+    ),
+    buffers=st.lists(st.binary(max_size=256), max_size=3),
+)
+def test_fuzzed_signed_stylize_requests_only_ever_get_protocol_errors(header, buffers):
+    message = protocol.Message({"type": protocol.STYLIZE, "id": "x", "ts": time.time(), **header}, buffers)
+    try:
+        validate_stylize(message, Limits(max_pixels=1 << 16, max_buffer_bytes=1 << 20))
+    except protocol.ProtocolError as exc:
+        assert exc.code in protocol.ERROR_CODES and exc.message
+
+
+def test_fuzzed_signed_messages_to_the_live_server(server):
+    rng = np.random.default_rng(11)
+    with server.connect() as conn:
+        answered = 0
+        for i in range(150):
+            header = protocol.new_header(str(rng.choice(["stylize", "cancel", "ping", "nonsense"])), job=f"f{i}")
+            for key in rng.choice(["content", "params", "style_name", "job"], size=rng.integers(0, 4)):
+                odd_values = [None, -1, 2**40, "x" * 300, {"width": -1}, {"steps": "many"}, []]
+                header[str(key)] = odd_values[int(rng.integers(len(odd_values)))]
+            conn.send(header, [rng.bytes(int(rng.integers(0, 64))) for _ in range(rng.integers(0, 3))])
+            reply = conn.receive(5)
+            answered += reply is not None
+            if reply is not None and reply.type == protocol.ACCEPTED:
+                conn.cancel(reply.header["job"])
+                while (r := conn.receive(5)) is not None and r.type not in (protocol.CANCELLED, protocol.ERROR):
+                    pass
+            else:
+                assert reply is not None and reply.type in (protocol.ERROR, protocol.PONG)
+                assert reply.type == protocol.PONG or reply.header["code"] in protocol.ERROR_CODES
+        assert answered == 150
+    assert_worker_free(server)
+
+
+# --- many clients -------------------------------------------------------------------------
+def test_eight_concurrent_clients_are_all_served_their_own_result(server):
+    results: dict[int, object] = {}
+    positions: dict[int, int] = {}
+
+    def one_client(tag: int) -> None:
+        try:
+            with server.connect(20) as conn:
+                desc, pixels = layer(24, 24, alpha=30 * tag + 5)  # the alpha comes back: it names the owner
+
+                def on_event(event):
+                    if "queue_position" in event:
+                        positions[tag] = max(positions.get(tag, 0), event["queue_position"])
+
+                out = conn.stylize(pixels, desc, style_file(), "s.png", SMALL, on_event=on_event, silence_timeout=30)
+                results[tag] = np.frombuffer(out, np.uint8).reshape(24, 24, 4)[..., 3]
+        except Exception as exc:  # reported below
+            results[tag] = exc
+
+    threads = [threading.Thread(target=one_client, args=(tag,)) for tag in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert sorted(results) == list(range(8))
+    for tag, alpha in results.items():
+        assert not isinstance(alpha, Exception), alpha
+        assert (alpha == 30 * tag + 5).all(), f"client {tag} got someone else's result"
+    assert max(positions.values()) > 1  # some waited in the queue and were told their place
+
+
+def test_full_queue_answers_busy(tmp_path, vgg19_weights):
+    srv = ServerProcess(tmp_path, vgg19_weights, "--queue-limit", "1")
+    try:
+        first = slow_client(srv)
+        with srv.connect() as conn:
+            desc, pixels = layer(16, 16)
+            with pytest.raises(client.ClientError) as err:
+                conn.stylize(pixels, desc, style_file(), "s.png", SMALL)
+            assert err.value.code == "busy" and "busy" in str(err.value)
+        first.kill()
+        first.wait()
+    finally:
+        srv.stop()
+
+
+# --- where it listens, and who may talk to it -------------------------------------------------
+def listening_tcp_addresses(pid: int) -> list[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.append(fields[1])
+    return found
+
+
+def test_local_server_listens_on_no_tcp_port(server):
+    assert listening_tcp_addresses(server.process.pid) == []
+
+
+def test_tcp_transport_listens_on_loopback_only(tmp_path, vgg19_weights):
+    srv = ServerProcess(tmp_path, vgg19_weights, "--transport", "tcp")
+    try:
+        with srv.connect() as conn:
+            assert conn.info.endpoint.startswith("tcp://127.0.0.1:")
+            assert conn.ping() is not None
+        addresses = listening_tcp_addresses(srv.process.pid)
+        assert addresses and all(a.startswith("0100007F:") for a in addresses), addresses  # 127.0.0.1
+    finally:
+        srv.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_remote_mode_serves_allowed_keys_only(tmp_path, vgg19_weights):
+    keys = tmp_path / "keys"
+    port = free_port()
+    endpoint = f"tcp://127.0.0.1:{port}"
+
+    def cli(*args):
+        result = subprocess.run([sys.executable, "-m", "nst_server", *args], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    cli("remote-setup", str(keys), "--endpoint", endpoint, "--bind", endpoint)
+    cli("remote-add-client", str(keys), "artist", "-o", str(tmp_path / "artist.json"))
+    assert oct((tmp_path / "artist.json").stat().st_mode & 0o777) == "0o600"
+    srv = ServerProcess(tmp_path, vgg19_weights, "--remote", str(keys))
+    try:
+        allowed = runtime.read_info_file(tmp_path / "artist.json")
+        conn = client.connect_remote(allowed, timeout=30)
+        desc, pixels = layer(16, 16)
+        conn.stylize(pixels, desc, style_file(), "s.png", SMALL)
+        conn.close()
+
+        public, secret = zmq.curve_keypair()
+        stranger = runtime.RuntimeInfo(allowed.endpoint, allowed.key, 0, "x", allowed.curve_server_key,
+                                       public.decode(), secret.decode())
+        with pytest.raises(client.ServerStopped) as err:
+            client.connect_remote(stranger, timeout=3)
+        assert "allow-list" in str(err.value)
+        plain = runtime.RuntimeInfo(allowed.endpoint, allowed.key, 0, "x")  # no encryption at all
+        with pytest.raises(client.ServerStopped):
+            client.connect_remote(plain, timeout=3)
+        assert "refused a client key" in srv.log()
+    finally:
+        srv.stop()
+
+
+def test_logs_hold_no_keys(server):
+    info = runtime.read_runtime_info(server.runtime_dir)
+    text = server.log()
+    assert "serving on" in text
+    assert info.key.hex() not in text and json.dumps(info.to_json()) not in text
