@@ -55,7 +55,7 @@ def rss_mb(pid: int) -> float:
 def timed_job(conn: client.Connection) -> float:
     desc, pixels = layer(32, 32)
     started = time.perf_counter()
-    conn.stylize(pixels, desc, style_file(), "s.png", SMALL, silence_timeout=60)
+    conn.stylize(pixels, desc, [style_file()], SMALL, silence_timeout=60)
     return time.perf_counter() - started
 
 

@@ -12,12 +12,15 @@ from nst_server import paths, protocol
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    p = protocol.PARAMETERS
-    parser.add_argument("--size", type=int, default=p["size"].default, help=p["size"].help)
-    parser.add_argument("--steps", type=int, default=p["steps"].default, help=p["steps"].help)
-    parser.add_argument("--method", choices=protocol.METHODS, default=p["method"].default, help=p["method"].help)
-    parser.add_argument("--backbone", choices=protocol.BACKBONES, default=p["backbone"].default, help=p["backbone"].help)
-    parser.add_argument("--seed", type=int, default=p["seed"].default, help=p["seed"].help)
+    """One option per protocol parameter, so the command line and the plug-in offer the same controls."""
+    for spec in protocol.PARAMETERS.values():
+        flag = "--" + spec.name.replace("_", "-")
+        if isinstance(spec, protocol.ChoiceParam):
+            parser.add_argument(flag, choices=spec.choices, default=spec.default, help=spec.help)
+        else:
+            kind = int if isinstance(spec, protocol.IntParam) else float
+            parser.add_argument(flag, type=kind, default=spec.default,
+                                help=f"{spec.help} ({spec.minimum:g} to {spec.maximum:g}, default {spec.default:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     stylize = sub.add_parser("stylize", help="stylize an image file")
     stylize.add_argument("content", type=Path)
-    stylize.add_argument("style", type=Path)
+    stylize.add_argument("style", type=Path, nargs="+", help="one or more style images")
+    stylize.add_argument("--style-weights", type=float, nargs="+", help="blend weight of each style image")
     stylize.add_argument("-o", "--output", type=Path, required=True)
     stylize.add_argument("--weights", help="weights file for the chosen backbone (default: installed or downloaded)")
     _add_engine_options(stylize)
@@ -64,19 +68,23 @@ def _stylize(args: argparse.Namespace) -> int:
     from nst_server import images
     from nst_server.engine import StyleTransferEngine
 
-    params = protocol.validate_params(
-        {"size": args.size, "steps": args.steps, "method": args.method, "backbone": args.backbone, "seed": args.seed}
-    )
+    params = protocol.validate_params({name: getattr(args, name) for name in protocol.PARAMETERS})
+    weights = args.style_weights or [1.0] * len(args.style)
+    if len(weights) != len(args.style):
+        raise protocol.ProtocolError("bad_parameter", f"{len(args.style)} style images but {len(weights)} --style-weights")
+    protocol.parse_styles([{"name": str(p), "weight": w} for p, w in zip(args.style, weights, strict=True)], len(weights))
     content = images.load_image_file(args.content)
-    style = images.load_image_file(args.style)
+    styles = [images.load_image_file(path) for path in args.style]
     engine = StyleTransferEngine({args.backbone: args.weights} if args.weights else None)
-    with tqdm(total=args.steps, unit="step", desc="stylizing") as bar:
+    method = params.pop("method")
+    with tqdm(unit="step", desc="stylizing") as bar:
 
         def progress(p) -> None:
-            bar.update(1)
+            bar.total = p.total
+            bar.update(p.step - bar.n)
             bar.set_postfix(loss=f"{p.loss:.4g}")
 
-        result = engine.stylize(content, style, progress=progress, **params)
+        result = engine.stylize(content, styles, style_weights=weights, method=method, progress=progress, **params)
     images.save_image_file(result, args.output)
     print(f"wrote {args.output} ({result.shape[1]}x{result.shape[0]})")
     return 0

@@ -106,8 +106,7 @@ class Connection:
         self,
         pixels: bytes,
         desc: ImageDesc,
-        style_file: bytes,
-        style_name: str,
+        styles: Sequence[protocol.StyleImage],
         params: dict[str, Any],
         on_event: Callable[[dict[str, Any]], None] | None = None,
         silence_timeout: float = 8.0,
@@ -120,9 +119,10 @@ class Connection:
         """
         job = uuid.uuid4().hex
         header = protocol.new_header(
-            protocol.STYLIZE, job=job, content=desc.to_json(), style_name=style_name, params=params
+            protocol.STYLIZE, job=job, content=desc.to_json(), params=params,
+            styles=[{"name": s.name, "weight": s.weight} for s in styles],
         )
-        self.send(header, [pixels, style_file])
+        self.send(header, [pixels, *(s.data for s in styles)])
         while True:
             message = self.receive(silence_timeout)
             if message is None:

@@ -36,8 +36,8 @@ class WorkerJob:
 
     content: dict[str, Any]  # protocol.ImageDesc.to_json()
     pixels: bytes
-    style_file: bytes
-    style_name: str
+    style_files: list[bytes]
+    styles: list[tuple[str, float]]  # (name, blend weight) of each style file
     params: dict[str, Any]
 
 
@@ -46,8 +46,8 @@ class StylizeRequest:
     job: str
     content_desc: ImageDesc
     content: np.ndarray  # (H, W, C) float32 in [0, 1], C = 3 or 4
-    style: np.ndarray  # (h, w, 3) float32 in [0, 1]
-    style_name: str
+    styles: list[np.ndarray]  # (h, w, 3) float32 in [0, 1]
+    style_weights: list[float]
     params: dict[str, Any]
 
 
@@ -55,24 +55,23 @@ def validate_stylize(message: Message, limits: Limits = Limits()) -> tuple[str, 
     """Everything a stylize message carries, checked; ProtocolError names the first problem."""
     header = message.header
     job = protocol.job_id(header)
-    if len(message.buffers) != 2:
-        raise ProtocolError("bad_message", "a stylize message carries 2 buffers: layer pixels and style file")
+    if len(message.buffers) < 2:
+        raise ProtocolError("bad_message", "a stylize message carries the layer's pixels and at least one style file")
     for buffer in message.buffers:
         if len(buffer) > limits.max_buffer_bytes:
             raise ProtocolError("too_large", f"a buffer is larger than the server's limit of {limits.max_buffer_bytes} bytes")
     params = protocol.validate_params(header.get("params", {}))
     desc = protocol.parse_image_desc(header.get("content"), "layer", limits.max_pixels)
-    pixels, style_file = message.buffers
+    pixels, style_files = message.buffers[0], message.buffers[1:]
     protocol.check_buffer(desc, pixels, "layer")
-    style_name = header.get("style_name", "style image")
-    if not isinstance(style_name, str) or len(style_name) > 255:
-        raise ProtocolError("bad_message", "'style_name' must be a string of at most 255 characters")
-    if not style_file:
-        raise ProtocolError("bad_style_image", "the style image file is empty")
-    if len(style_file) > limits.max_style_file_bytes:
-        raise ProtocolError("too_large", f"the style file is larger than {limits.max_style_file_bytes >> 20} MiB")
-    images.check_style_header(style_file, style_name, limits.max_pixels)
-    return job, WorkerJob(desc.to_json(), pixels, style_file, style_name, params)
+    styles = protocol.parse_styles(header.get("styles"), len(style_files))
+    for (name, _), data in zip(styles, style_files, strict=True):
+        if not data:
+            raise ProtocolError("bad_style_image", f"the style image file {name} is empty")
+        if len(data) > limits.max_style_file_bytes:
+            raise ProtocolError("too_large", f"the style file {name} is larger than {limits.max_style_file_bytes >> 20} MiB")
+        images.check_style_header(data, name, limits.max_pixels)
+    return job, WorkerJob(desc.to_json(), pixels, list(style_files), styles, params)
 
 
 def prepare(job_id: str, job: WorkerJob) -> StylizeRequest:
@@ -82,8 +81,8 @@ def prepare(job_id: str, job: WorkerJob) -> StylizeRequest:
         job=job_id,
         content_desc=desc,
         content=images.pixels_to_array(desc, job.pixels),
-        style=images.decode_style(job.style_file, job.style_name),
-        style_name=job.style_name,
+        styles=[images.decode_style(data, name) for data, (name, _) in zip(job.style_files, job.styles, strict=True)],
+        style_weights=[weight for _, weight in job.styles],
         params=job.params,
     )
 
@@ -92,7 +91,7 @@ def run_stylize(engine: StyleTransferEngine, request: StylizeRequest, progress: 
     """The stylized layer, at the layer's own size and format, its alpha kept."""
     desc = request.content_desc
     rgb = request.content[..., :3]
-    result = engine.stylize(rgb, request.style, progress=progress, **request.params)
+    result = engine.stylize(rgb, request.styles, style_weights=request.style_weights, progress=progress, **request.params)
     result = images.resize_to(result, desc.width, desc.height)
     if desc.channels == 4:
         result = np.concatenate([result, request.content[..., 3:]], axis=-1)

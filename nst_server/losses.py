@@ -31,3 +31,25 @@ def content_loss(features: list[tf.Tensor], targets: list[tf.Tensor], weight: fl
 def total_variation_loss(image: tf.Tensor, weight: float) -> tf.Tensor:
     """Sum of absolute neighbour differences (tf.image.total_variation), summed over the batch."""
     return weight * tf.reduce_sum(tf.image.total_variation(image))
+
+
+def mean_covariance(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Channel means (batch, C) and covariances (batch, C, C) of (batch, H, W, C) features."""
+    shape = tf.shape(features)
+    flat = tf.reshape(features, (shape[0], shape[1] * shape[2], shape[3]))
+    mean = tf.reduce_mean(flat, axis=1)
+    centred = flat - mean[:, None, :]
+    locations = tf.cast(shape[1] * shape[2], features.dtype)
+    return mean, tf.linalg.matmul(centred, centred, transpose_a=True) / locations
+
+
+def mean_covariance_style_loss(
+    stats: list[tuple[tf.Tensor, tf.Tensor]], targets: list[tuple[tf.Tensor, tf.Tensor]], weight: float
+) -> tf.Tensor:
+    """Match first and second moments of each layer separately: steadier than Gram matrices,
+    which mix the mean into the correlations and make contrast oscillate."""
+    terms = [
+        mean_squared_error(m, tm) + mean_squared_error(c, tc)
+        for (m, c), (tm, tc) in zip(stats, targets, strict=True)
+    ]
+    return tf.add_n(terms) * (weight / len(terms))

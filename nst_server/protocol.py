@@ -33,7 +33,8 @@ MAGIC = b"NST/1"
 VERSION = 1
 
 # --- limits checked before anything is parsed --------------------------------
-MAX_FRAMES = 6  # magic, signature, header and up to 3 buffers
+MAX_STYLES = 4
+MAX_FRAMES = 4 + MAX_STYLES  # magic, signature, header, layer pixels and the style files
 MAX_HEADER_BYTES = 64 * 1024
 MAX_SIDE = 16384
 MAX_PIXELS = 64 * 1024 * 1024  # 64 megapixels, e.g. 8192 x 8192
@@ -114,6 +115,25 @@ class IntParam:
 
 
 @dataclass(frozen=True)
+class FloatParam:
+    name: str
+    default: float
+    minimum: float
+    maximum: float
+    help: str
+
+    def check(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ProtocolError("bad_parameter", f"parameter '{self.name}' must be a number, got {value!r}")
+        if not self.minimum <= value <= self.maximum:
+            raise ProtocolError(
+                "bad_parameter",
+                f"parameter '{self.name}' must be between {self.minimum:g} and {self.maximum:g}, got {value:g}",
+            )
+        return float(value)
+
+
+@dataclass(frozen=True)
 class ChoiceParam:
     name: str
     default: str
@@ -129,19 +149,57 @@ class ChoiceParam:
         return value
 
 
-METHODS = ("seed",)
+METHODS = ("multiscale", "seed")
 BACKBONES = ("vgg19", "vgg16")
+PRESETS = ("preview", "balanced", "high")
 
-PARAMETERS: dict[str, IntParam | ChoiceParam] = {
+PARAMETERS: dict[str, IntParam | FloatParam | ChoiceParam] = {
     p.name: p
     for p in (
-        ChoiceParam("method", "seed", METHODS, "optimization method ('seed': the TensorFlow tutorial's)"),
-        ChoiceParam("backbone", "vgg19", BACKBONES, "feature network"),
+        ChoiceParam("method", "multiscale", METHODS,
+                    "optimization method: 'multiscale' (fast, the default) or 'seed' (the TensorFlow tutorial's)"),
+        ChoiceParam("preset", "balanced", PRESETS, "quality preset: how much work per scale"),
+        IntParam("strength", 50, 0, 100, "style against content: 0 barely styled, 100 mostly style"),
+        ChoiceParam("preserve_colors", "off", ("off", "luminance", "match"),
+                    "keep the layer's colours: 'luminance' transfers brightness only, 'match' recolours the style"),
+        FloatParam("style_scale", 1.0, 0.25, 4.0, "size of the style's brush strokes relative to the content"),
         IntParam("size", 512, 32, 4096, "long side in pixels at which the style is computed"),
-        IntParam("steps", 100, 1, 10000, "optimization steps"),
+        IntParam("steps", 0, 0, 10000, "optimization steps (0: the preset's or method's own number)"),
         IntParam("seed", 0, 0, 2**31 - 1, "random seed, for reproducible runs"),
+        ChoiceParam("backbone", "vgg19", BACKBONES, "feature network"),
+        ChoiceParam("precision", "auto", ("auto", "float32", "bfloat16"),
+                    "network precision: 'auto' uses bfloat16 where the hardware has it"),
     )
 }
+
+
+@dataclass(frozen=True)
+class StyleImage:
+    """One style image as sent: a name for messages, the file's bytes, and its blend weight."""
+
+    name: str
+    data: bytes
+    weight: float = 1.0
+
+
+def parse_styles(raw: Any, count: int) -> list[tuple[str, float]]:
+    """(name, weight) of each style file buffer; ``count`` is how many buffers follow the layer."""
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_STYLES:
+        raise ProtocolError("bad_message", f"'styles' must list 1 to {MAX_STYLES} style images")
+    if len(raw) != count:
+        raise ProtocolError("bad_message", f"'styles' lists {len(raw)} images but {count} style files came")
+    styles = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise ProtocolError("bad_message", "each style is an object with 'name' and 'weight'")
+        name, weight = entry.get("name", "style image"), entry.get("weight", 1.0)
+        if not isinstance(name, str) or len(name) > 255:
+            raise ProtocolError("bad_message", "a style's 'name' must be a string of at most 255 characters")
+        weight = FloatParam("weight", 1.0, 0.0, 1000.0, "").check(weight)
+        styles.append((name, weight))
+    if sum(w for _, w in styles) <= 0:
+        raise ProtocolError("bad_parameter", "at least one style needs a weight above 0")
+    return styles
 
 
 def validate_params(raw: Any) -> dict[str, Any]:

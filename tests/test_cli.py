@@ -35,8 +35,8 @@ def test_without_weights_the_user_is_told_how_to_provide_them(isolated_dirs):
 
 def test_bad_parameters_are_named(tmp_path):
     result = run_cli("stylize", str(shared_image("chelsea.png")), str(shared_image("starry_night.jpg")), "-o",
-                     str(tmp_path / "o.png"), "--steps", "0")
-    assert result.returncode == 2 and "'steps' must be between 1 and" in result.stderr
+                     str(tmp_path / "o.png"), "--steps", "-1")
+    assert result.returncode == 2 and "'steps' must be between 0 and" in result.stderr
 
 
 def test_unreadable_style_file_is_named(tmp_path, vgg19_weights):

@@ -27,7 +27,7 @@ from tests.support.gimp import GimpEnvironment, cache_dir
 pytestmark = pytest.mark.gimp
 
 SUPPORT = Path(__file__).parent / "support"
-PARAMS = {"size": 64, "steps": 3}
+PARAMS = {"size": 64, "steps": 3, "strength": 70, "preset": "preview"}
 CONTENT_SIZE = (96, 64)
 OFFSETS = (37, 21)
 

@@ -115,3 +115,12 @@ def test_remote_install_records_the_connection_privately(install, tmp_path):
     assert remote["endpoint"] == "tcp://gpu-box:5555" and remote["curve_server_key"]
     with pytest.raises(SystemExit, match="not a connection file"):
         install.main(["--remote", str(config_file.parent / "style_transfer.py"), "--profile", str(profile)])
+
+
+def test_offline_weights_step_explains_itself_without_a_traceback(install, tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("NST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NST_OFFLINE", "1")  # as on a machine without internet access
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert install.install_weights(Path(sys.executable), None) is False
+    err = capfd.readouterr().err
+    assert "install.py --weights FILE" in err and "Traceback" not in err

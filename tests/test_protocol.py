@@ -87,7 +87,9 @@ def test_params_get_defaults_and_are_checked():
     params = protocol.validate_params({"steps": 7})
     assert params["steps"] == 7 and params["size"] == protocol.PARAMETERS["size"].default
     for bad, words in (
-        ({"steps": 0}, "between"),
+        ({"steps": -1}, "between"),
+            ({"style_scale": 99.0}, "between"),
+            ({"strength": 1.5}, "integer"),
         ({"steps": True}, "integer"),
         ({"size": "big"}, "integer"),
         ({"method": "magic"}, "one of"),

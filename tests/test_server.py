@@ -45,7 +45,7 @@ def test_runtime_files_are_private(server):
 def test_job_streams_progress_and_returns_the_layer_sized_result(conn):
     desc, pixels = layer()
     events = []
-    result = conn.stylize(pixels, desc, style_file(), "starry.png", PARAMS, on_event=events.append)
+    result = conn.stylize(pixels, desc, [style_file("starry.png")], PARAMS, on_event=events.append)
     assert events[0]["type"] == protocol.ACCEPTED and events[0]["queue_position"] == 1
     steps = [e["step"] for e in events if e["type"] == protocol.PROGRESS]
     assert steps[-1] == PARAMS["steps"]
@@ -59,18 +59,18 @@ def test_float_layers_come_back_as_float(conn):
     desc, pixels = layer(24, 16)
     as_float = np.frombuffer(pixels, np.uint8).astype("<f4") / 255.0
     fdesc = protocol.ImageDesc(24, 16, "RGBA32F")
-    result = np.frombuffer(conn.stylize(as_float.tobytes(), fdesc, style_file(), "s.png", SMALL), "<f4")
+    result = np.frombuffer(conn.stylize(as_float.tobytes(), fdesc, [style_file()], SMALL), "<f4")
     assert result.shape == as_float.shape and 0.0 <= result.min() and result.max() <= 1.0
 
 
 def test_same_request_gives_the_same_pixels(conn):
     desc, pixels = layer(24, 24)
-    assert conn.stylize(pixels, desc, style_file(), "s.png", PARAMS) == conn.stylize(pixels, desc, style_file(), "s.png", PARAMS)
+    assert conn.stylize(pixels, desc, [style_file()], PARAMS) == conn.stylize(pixels, desc, [style_file()], PARAMS)
 
 
 def test_cancel_stops_a_running_job_within_a_step(conn):
     desc, pixels = layer(64, 64)
-    conn.send(stylize_header(desc, ENDLESS, "to-cancel"), [pixels, style_file()])
+    conn.send(stylize_header(desc, ENDLESS, "to-cancel"), [pixels, style_file().data])
     while (message := conn.receive(20)) is not None and message.type != protocol.PROGRESS:
         pass
     assert message is not None
@@ -100,7 +100,7 @@ def test_missing_weights_reach_the_client_as_a_clear_error(tmp_path):
         conn = srv.connect()
         desc, pixels = layer(16, 16)
         with pytest.raises(client.ClientError) as err:
-            conn.stylize(pixels, desc, style_file(), "s.png", SMALL)
+            conn.stylize(pixels, desc, [style_file()], SMALL)
         assert err.value.code == "weights_missing" and "does not exist" in str(err.value)
         conn.close()
     finally:
@@ -112,7 +112,7 @@ def test_sigterm_tells_clients_and_leaves_no_process_or_file(tmp_path, vgg19_wei
     conn = srv.connect()
     engine_pid = conn.ping()["engine_pid"]
     desc, pixels = layer(64, 64)
-    conn.send(stylize_header(desc, ENDLESS, "long"), [pixels, style_file()])
+    conn.send(stylize_header(desc, ENDLESS, "long"), [pixels, style_file().data])
     while (message := conn.receive(20)) is not None and message.type != protocol.PROGRESS:
         pass
     assert srv.stop() == 0

@@ -61,7 +61,7 @@ def assert_worker_free(srv: ServerProcess) -> None:
     with srv.connect(10) as conn:
         desc, pixels = layer(32, 32)
         started = time.monotonic()
-        conn.stylize(pixels, desc, style_file(), "s.png", SMALL)
+        conn.stylize(pixels, desc, [style_file()], SMALL)
         assert time.monotonic() - started < 30
 
 
@@ -102,7 +102,7 @@ def test_killed_server_is_reported_within_10_seconds_and_the_next_request_starts
 
     killed: list[float] = []
     with pytest.raises(client.ServerStopped) as err:
-        conn.stylize(pixels, desc, style_file(), "s.png", ENDLESS, on_event=kill_on_progress)
+        conn.stylize(pixels, desc, [style_file()], ENDLESS, on_event=kill_on_progress)
     noticed = time.monotonic() - killed[0]
     print(f"client noticed the killed server after {noticed:.1f} s")
     assert noticed < 10 and "stopped answering" in str(err.value)
@@ -113,7 +113,7 @@ def test_killed_server_is_reported_within_10_seconds_and_the_next_request_starts
     try:
         assert fresh.info.pid != srv.process.pid
         small_desc, small = layer(32, 32)
-        fresh.stylize(small, small_desc, style_file(), "s.png", SMALL)
+        fresh.stylize(small, small_desc, [style_file()], SMALL)
     finally:
         os.kill(fresh.info.pid, signal.SIGTERM)
         fresh.close()
@@ -130,7 +130,7 @@ def test_engine_crash_is_reported_and_the_engine_restarted(server):
                 os.kill(engine_pid, signal.SIGKILL)  # as the kernel's OOM killer would
 
         with pytest.raises(client.ClientError) as err:
-            conn.stylize(pixels, desc, style_file(), "s.png", ENDLESS, on_event=crash_engine)
+            conn.stylize(pixels, desc, [style_file()], ENDLESS, on_event=crash_engine)
         assert err.value.code == "internal" and "engine stopped unexpectedly" in str(err.value)
         assert conn.ping()["engine_pid"] != engine_pid
     assert_worker_free(server)
@@ -142,7 +142,7 @@ def test_overlong_job_is_stopped_with_a_timeout(tmp_path, vgg19_weights):
         with srv.connect() as conn:
             desc, pixels = layer(64, 64)
             with pytest.raises(client.ClientError) as err:
-                conn.stylize(pixels, desc, style_file(), "s.png", ENDLESS)
+                conn.stylize(pixels, desc, [style_file()], ENDLESS)
             assert err.value.code == "timeout" and "limit of 3 s" in str(err.value)
     finally:
         srv.stop()
@@ -173,7 +173,7 @@ REJECTIONS = {
 def test_each_bad_request_is_rejected_with_its_code(server, case):
     code, mutate = REJECTIONS[case]
     desc, pixels = layer(16, 16)
-    header, buffers = stylize_header(desc, SMALL, "bad"), [pixels, style_file()]
+    header, buffers = stylize_header(desc, SMALL, "bad"), [pixels, style_file().data]
     mutate(header, buffers)
     with server.connect() as conn:
         conn.send(header, buffers)
@@ -275,7 +275,7 @@ def test_eight_concurrent_clients_are_all_served_their_own_result(server):
                     if "queue_position" in event:
                         positions[tag] = max(positions.get(tag, 0), event["queue_position"])
 
-                out = conn.stylize(pixels, desc, style_file(), "s.png", SMALL, on_event=on_event, silence_timeout=30)
+                out = conn.stylize(pixels, desc, [style_file()], SMALL, on_event=on_event, silence_timeout=30)
                 results[tag] = np.frombuffer(out, np.uint8).reshape(24, 24, 4)[..., 3]
         except Exception as exc:  # reported below
             results[tag] = exc
@@ -299,7 +299,7 @@ def test_full_queue_answers_busy(tmp_path, vgg19_weights):
         with srv.connect() as conn:
             desc, pixels = layer(16, 16)
             with pytest.raises(client.ClientError) as err:
-                conn.stylize(pixels, desc, style_file(), "s.png", SMALL)
+                conn.stylize(pixels, desc, [style_file()], SMALL)
             assert err.value.code == "busy" and "busy" in str(err.value)
         first.kill()
         first.wait()
@@ -363,7 +363,7 @@ def test_remote_mode_serves_allowed_keys_only(tmp_path, vgg19_weights):
         allowed = runtime.read_info_file(tmp_path / "artist.json")
         conn = client.connect_remote(allowed, timeout=30)
         desc, pixels = layer(16, 16)
-        conn.stylize(pixels, desc, style_file(), "s.png", SMALL)
+        conn.stylize(pixels, desc, [style_file()], SMALL)
         conn.close()
 
         public, secret = zmq.curve_keypair()

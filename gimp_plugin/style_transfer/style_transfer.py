@@ -98,7 +98,8 @@ def stylize_on_server(desc, pixels, style_path, style_bytes, params):
     try:
         with conn:
             Gimp.progress_set_text("Style transfer: preparing...")
-            return conn.stylize(pixels, desc, style_bytes, style_path.name, params, on_event=on_event)
+            style = protocol.StyleImage(style_path.name, style_bytes)
+            return conn.stylize(pixels, desc, [style], params, on_event=on_event)
     except client.ClientError as exc:
         raise PluginError(f"Style transfer failed: {exc}") from None
 
@@ -139,7 +140,15 @@ def run(procedure, run_mode, image, drawables, config, data):
             raise PluginError("Select exactly one layer to stylize.")
         source = drawables[0]
         style_path, style_bytes = read_style_file(config.get_property("style-file"))
-        params = {name: config.get_property(name) for name in ("size", "steps")}
+        params = {
+            "preset": config.get_property("preset"),
+            "strength": config.get_property("strength"),
+            "preserve_colors": "luminance" if config.get_property("preserve-colors") else "off",
+            "style_scale": config.get_property("style-scale"),
+            "size": config.get_property("size"),
+            "steps": config.get_property("steps"),
+            "seed": config.get_property("seed"),
+        }
         desc, pixels = read_pixels(source)
         result = stylize_on_server(desc, pixels, style_path, style_bytes, params)
         if not (image.is_valid() and source.is_valid()):
@@ -174,13 +183,25 @@ class StyleTransfer(Gimp.PlugIn):
         )
         procedure.set_attribution("GIMP Style Transfer", "GIMP Style Transfer", "2026")
         flags = GObject.ParamFlags.READWRITE
-        size, steps = protocol.PARAMETERS["size"], protocol.PARAMETERS["steps"]
+        spec = protocol.PARAMETERS
         procedure.add_file_argument(
             "style-file", "Style _image", "Image whose style is transferred",
             Gimp.FileChooserAction.OPEN, False, None, flags,
         )
-        procedure.add_int_argument("size", "Si_ze", size.help, size.minimum, size.maximum, size.default, flags)
-        procedure.add_int_argument("steps", "S_teps", steps.help, steps.minimum, steps.maximum, steps.default, flags)
+        presets = Gimp.Choice.new()
+        for index, (nick, label) in enumerate((("preview", "Preview (fast)"), ("balanced", "Balanced"),
+                                               ("high", "High quality"))):
+            presets.add(nick, index, label, "")
+        procedure.add_choice_argument("preset", "_Quality", spec["preset"].help, presets, spec["preset"].default, flags)
+        for name, nick in (("strength", "St_rength"), ("size", "Si_ze"), ("steps", "S_teps (0: automatic)"),
+                           ("seed", "S_eed")):
+            p = spec[name]
+            procedure.add_int_argument(name, nick, p.help, p.minimum, p.maximum, p.default, flags)
+        scale = spec["style_scale"]
+        procedure.add_double_argument("style-scale", "Style sc_ale", scale.help, scale.minimum, scale.maximum,
+                                      scale.default, flags)
+        procedure.add_boolean_argument("preserve-colors", "Preserve _colours",
+                                       "keep the layer's colours, take only the style's brush work", False, flags)
         return procedure
 
 

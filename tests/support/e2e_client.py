@@ -20,6 +20,7 @@ if conn is None:
     sys.exit("no server is running")
 with conn:
     result = conn.stylize(
-        Path(source_raw).read_bytes(), desc, Path(spec["style"]).read_bytes(), Path(spec["style"]).name, spec["params"]
+        Path(source_raw).read_bytes(), desc,
+        [protocol.StyleImage(Path(spec["style"]).name, Path(spec["style"]).read_bytes())], spec["params"]
     )
 Path(out_raw).write_bytes(result)

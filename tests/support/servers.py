@@ -68,17 +68,19 @@ def layer(width: int = 40, height: int = 30, alpha: int | None = None) -> tuple[
     return protocol.ImageDesc(width, height, "RGBA8"), pixels.tobytes()
 
 
-def style_file(long_side: int = 64) -> bytes:
-    with Image.open(shared_image("starry_night.jpg")) as img:
+def style_file(name: str = "s.png", long_side: int = 64, image: str = "starry_night.jpg",
+               weight: float = 1.0) -> protocol.StyleImage:
+    with Image.open(shared_image(image)) as img:
         img = img.convert("RGB")
         img.thumbnail((long_side, long_side))
         out = io.BytesIO()
         img.save(out, "PNG")
-        return out.getvalue()
+        return protocol.StyleImage(name, out.getvalue(), weight)
 
 
 def stylize_header(desc: protocol.ImageDesc, params: dict, job: str = "job") -> dict:
-    return protocol.new_header(protocol.STYLIZE, job=job, content=desc.to_json(), style_name="s.png", params=dict(params))
+    return protocol.new_header(protocol.STYLIZE, job=job, content=desc.to_json(), styles=[{"name": "s.png", "weight": 1.0}],
+                               params=dict(params))
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1) -> float:

@@ -20,4 +20,4 @@ def on_event(header):
         print("running", flush=True)
 
 
-conn.stylize(pixels, desc, style_file(), "s.png", ENDLESS, on_event=on_event, silence_timeout=3600)
+conn.stylize(pixels, desc, [style_file()], ENDLESS, on_event=on_event, silence_timeout=3600)

@@ -1,0 +1,211 @@
+"""The seed method against the default (multiscale) method, in one process run.
+
+    python bench/compare.py            # 512 px, as the targets are stated (about 25 minutes here)
+    python bench/compare.py --quick    # 256 px
+
+Judged by the seed method's objective, evaluated in float32 at full resolution
+with the same trained weights, and by a style distance on layers neither method
+optimizes.  For the race, the default method's machinery (pyramid, L-BFGS-B,
+precision, early stop) runs on the seed's own objective; its own losses are
+judged by the panels and the held-out style distance.  Prints a table, writes
+bench/out/compare_<size>.json and PNG panels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from common import OUT, REPO, load_image, trained_backbone, write_json  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+HELD_OUT_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2", "block4_conv3", "block5_conv3")
+
+
+def style_distance(engine, backbone: str, image: np.ndarray, style: np.ndarray) -> float:
+    """Mean relative Gram distance on layers the optimization did not use."""
+    import tensorflow as tf
+
+    from nst_server import losses
+
+    ex = engine.extractor(backbone, HELD_OUT_LAYERS, (), "float32")
+    a = ex(tf.constant(image[None]))[0]
+    b = ex(tf.constant(style[None]))[0]
+    dists = []
+    for fa, fb in zip(a, b, strict=True):
+        ga, gb = losses.gram_matrix(fa), losses.gram_matrix(fb)
+        dists.append(float(tf.norm(ga - gb) / tf.norm(gb)))
+    return float(np.mean(dists))
+
+
+def seconds_per_step(engine, backbone: str, size: int, precision: str) -> float:
+    import tensorflow as tf
+
+    from nst_server.methods import METHODS
+
+    method = METHODS["multiscale"]
+    ex = engine.extractor(backbone, method.style_layers, method.content_layers, precision)
+    image = tf.Variable(tf.random.uniform((1, size * 3 // 4, size, 3)))
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            s, c = ex(image)
+            loss = tf.add_n([tf.reduce_mean(f) for f in s + c])
+        return tape.gradient(loss, image)
+
+    step()
+    started = time.perf_counter()
+    for _ in range(3):
+        step().numpy()
+    return (time.perf_counter() - started) / 3
+
+
+def peak_memory_mb(size: int, backbone: str, weights: str) -> float:
+    """Peak resident memory of a fresh process running the default method at ``size`` (4:3, untiled)."""
+    code = (
+        "import resource, sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
+        "from nst_server.engine import StyleTransferEngine;"
+        "backbone, weights, size = sys.argv[2], sys.argv[3], int(sys.argv[4]);"
+        "e = StyleTransferEngine({backbone: weights}); rng = np.random.default_rng(0);"
+        "c = rng.random((size * 3 // 4, size, 3), dtype=np.float32); s = rng.random((256, 256, 3), dtype=np.float32);"
+        "e.stylize(c, s, backbone=backbone, size=size, steps=2);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(REPO), backbone, weights, str(size)],
+                            capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        return float("nan")
+    return int(result.stdout.split()[-1]) / 1024
+
+
+def panel(images: list[np.ndarray], labels: list[str], path) -> None:
+    h = max(im.shape[0] for im in images)
+    tiles = [Image.fromarray((np.clip(im, 0, 1) * 255).astype(np.uint8)).resize((round(im.shape[1] * h / im.shape[0]), h))
+             for im in images]
+    canvas = Image.new("RGB", (sum(t.width for t in tiles) + 8 * (len(tiles) - 1), h + 22), "white")
+    x = 0
+    draw = ImageDraw.Draw(canvas)
+    for tile, label in zip(tiles, labels, strict=True):
+        canvas.paste(tile, (x, 22))
+        draw.text((x + 4, 4), label, fill="black")
+        x += tile.width + 8
+    canvas.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="256 px instead of 512")
+    parser.add_argument("--seed-steps", type=int, default=1000)
+    parser.add_argument("--content", default="coffee.png")
+    parser.add_argument("--style", default="starry_night.jpg")
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1024, 2048])
+    args = parser.parse_args()
+    size = 256 if args.quick else 512
+
+    import tensorflow as tf
+
+    from nst_server.engine import StyleTransferEngine, best_precision
+    from nst_server.features import resize_long_side, resize_to_shape
+    from nst_server.methods import METHODS, Settings, scale_sizes
+
+    backbone, weights_file, described = trained_backbone()
+    print(f"weights: {described}; precision chosen automatically: {best_precision()}")
+    engine = StyleTransferEngine({backbone: weights_file})
+    content, style = load_image(args.content), load_image(args.style)
+    seed, fast = METHODS["seed"], METHODS["multiscale"]
+    content_full, style_full = resize_long_side(content, size), resize_long_side(style, size)
+    seed_ex = engine.extractor(backbone, seed.style_layers, seed.content_layers, "float32")
+    judge = tf.function(seed.objective(seed_ex, tf.constant(style_full[None]), tf.constant(content_full[None])))
+
+    def seed_objective(image: np.ndarray) -> float:
+        return float(judge(tf.constant(image[None])))
+
+    # 1. the seed method, 1000 steps, with its objective along the way
+    stamps: list[tuple[float, float]] = []
+    started = time.perf_counter()
+    seed_result = seed.run(seed_ex, content_full, style_full, args.seed_steps,
+                           lambda p: stamps.append((time.perf_counter() - started, p.loss)))
+    seed_time = time.perf_counter() - started
+    target = seed_objective(seed_result)
+    print(f"seed: {args.seed_steps} steps in {seed_time:.1f} s, objective {target:.6g}")
+    seed_at = lambda t: next((i for i, (s, _) in enumerate(stamps) if s >= t), len(stamps) - 1)  # noqa: E731
+
+    # 2. the default machinery on the seed's objective: time to reach the seed's value
+    race_ex = engine.extractor(backbone, seed.style_layers, seed.content_layers, "auto")
+
+    def seed_objective_at(content_k: np.ndarray):
+        """The seed's objective at one scale of the pyramid (style scaled like the content)."""
+        style_k = resize_long_side(style_full, max(content_k.shape[:2]))
+        return seed.objective(race_ex, tf.constant(style_k[None]), tf.constant(content_k[None]))
+
+    sizes = scale_sizes(size)
+    trace: list[tuple[float, float]] = []
+    race_started = time.perf_counter()
+
+    def watch(p) -> None:
+        trace.append((time.perf_counter() - race_started, p.loss))
+
+    iterations = [150] * (len(sizes) - 1) + [300]
+    race_method = fast.__class__(converged_rel=-1.0)  # no early stop: the whole curve
+    race_result = race_method.optimize(race_ex, content, [(style, 1.0)], sizes, iterations, 0.0, 1.0, watch,
+                                       objective=seed_objective_at)
+    race_time = time.perf_counter() - race_started
+    # The last scale's losses are the seed objective (in reduced precision); confirm the crossing in float32.
+    final_scale_start = sum(iterations[:-1])
+    crossing = next((t for i, (t, loss) in enumerate(trace) if i >= final_scale_start and loss <= target), None)
+    race_value = seed_objective(resize_to_shape(race_result, content_full.shape[:2]))
+
+    # 3. the default method as an artist gets it, and at the seed's time budget
+    fast_started = time.perf_counter()
+    fast_result = engine.stylize(content, style, backbone=backbone, size=size)
+    fast_time = time.perf_counter() - fast_started
+    budget_seed = seed_at(fast_time)
+
+    report = {
+        "size": size,
+        "weights": described,
+        "precision_auto": best_precision(),
+        "seed_steps": args.seed_steps,
+        "seed_wall_s": round(seed_time, 1),
+        "seed_objective": target,
+        "default_machinery_on_seed_objective": {
+            "time_to_reach_seed_objective_s": None if crossing is None else round(crossing, 1),
+            "speedup": None if crossing is None else round(seed_time / crossing, 1),
+            "objective_after_race": race_value,
+            "race_wall_s": round(race_time, 1),
+        },
+        "default_method_wall_s": round(fast_time, 1),
+        "held_out_style_distance": {
+            "content": round(style_distance(engine, backbone, content_full, style_full), 4),
+            "seed_1000_steps": round(style_distance(engine, backbone, seed_result, style_full), 4),
+            "default": round(style_distance(engine, backbone, resize_to_shape(fast_result, content_full.shape[:2]),
+                                            style_full), 4),
+        },
+        "seconds_per_step": {p: round(seconds_per_step(engine, backbone, size, p), 3) for p in ("float32", "bfloat16")},
+        "peak_memory_mb": {str(s): round(peak_memory_mb(s, backbone, weights_file)) for s in args.memory_sizes},
+        "this_process_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    # Seed result at the default method's wall time, for the "equal time" panel.
+    seed_equal = seed.run(seed_ex, content_full, style_full, max(1, budget_seed), lambda p: None)
+    OUT.mkdir(parents=True, exist_ok=True)
+    panel([content_full, style_full, seed_equal, fast_result, seed_result],
+          ["content", "style", f"seed at {fast_time:.0f} s", f"default ({fast_time:.0f} s)",
+           f"seed {args.seed_steps} steps ({seed_time:.0f} s)"], OUT / f"compare_{size}.png")
+    settings = Settings()
+    report["default_settings"] = {"preset": settings.preset, "strength": settings.strength, "method": fast.name,
+                                  "style_loss": fast.style_loss, "content_layers": list(fast.content_layers)}
+    for key, value in report.items():
+        print(f"{key:>36}: {value}")
+    print("written to", write_json(f"compare_{size}.json", report), "and", OUT / f"compare_{size}.png")
+
+
+if __name__ == "__main__":
+    main()

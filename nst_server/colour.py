@@ -1,0 +1,41 @@
+"""Colour handling for 'preserve colours': luminance-only transfer and colour matching."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# ITU-R BT.601 luma and the YIQ chroma axes (Gatys et al. 2017 use YIQ for luminance-only transfer).
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB -> (H, W, 3) grey image carrying only the luminance."""
+    y = image @ _RGB_TO_YIQ[0]
+    return np.repeat(y[..., None], 3, axis=-1).astype(np.float32)
+
+
+def with_chroma_of(luma_source: np.ndarray, chroma_source: np.ndarray) -> np.ndarray:
+    """Luminance of the first image, chroma (I, Q) of the second; both (H, W, 3) RGB of one size."""
+    y = luma_source @ _RGB_TO_YIQ[0]
+    iq = chroma_source @ _RGB_TO_YIQ[1:].T
+    yiq = np.concatenate([y[..., None], iq], axis=-1)
+    return np.clip(yiq @ _YIQ_TO_RGB.T, 0.0, 1.0).astype(np.float32)
+
+
+def match_colours(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Recolour ``source`` so that its colour mean and covariance match ``reference``'s (linear map)."""
+    src = source.reshape(-1, 3).astype(np.float64)
+    ref = reference.reshape(-1, 3).astype(np.float64)
+    mu_s, mu_r = src.mean(0), ref.mean(0)
+    cov_s = np.cov(src, rowvar=False) + 1e-5 * np.eye(3)
+    cov_r = np.cov(ref, rowvar=False) + 1e-5 * np.eye(3)
+    # Map through the symmetric square roots: x -> cov_r^1/2 cov_s^-1/2 (x - mu_s) + mu_r.
+    def sqrtm(m: np.ndarray, inverse: bool = False) -> np.ndarray:
+        vals, vecs = np.linalg.eigh(m)
+        vals = np.clip(vals, 1e-8, None) ** (-0.5 if inverse else 0.5)
+        return (vecs * vals) @ vecs.T
+
+    transform = sqrtm(cov_r) @ sqrtm(cov_s, inverse=True)
+    out = (src - mu_s) @ transform.T + mu_r
+    return np.clip(out, 0.0, 1.0).reshape(source.shape).astype(np.float32)

@@ -1,0 +1,51 @@
+"""VGG features of images, and the image resizing the methods share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+# Caffe-style VGG input: BGR, 0-255, ImageNet mean removed.
+_VGG_MEAN_BGR = tf.constant([103.939, 116.779, 123.68], dtype=tf.float32)
+
+
+def vgg_preprocess(image: tf.Tensor) -> tf.Tensor:
+    """[0, 1] RGB -> the input the Keras VGG weights were trained on."""
+    return image[..., ::-1] * 255.0 - _VGG_MEAN_BGR
+
+
+class FeatureExtractor:
+    """Activations of chosen backbone layers for a [0, 1] RGB batch, always returned as float32."""
+
+    def __init__(self, backbone: Any, style_layers: Sequence[str], content_layers: Sequence[str]) -> None:
+        import keras
+
+        outputs = [backbone.get_layer(name).output for name in (*style_layers, *content_layers)]
+        self.model = keras.Model(backbone.inputs, outputs)
+        self.model.trainable = False
+        self.num_style = len(style_layers)
+
+    def __call__(self, image: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+        # Gram matrices and losses stay in float32 even when the network runs in bfloat16.
+        outputs = [tf.cast(o, tf.float32) for o in self.model(vgg_preprocess(image))]
+        return outputs[: self.num_style], outputs[self.num_style :]
+
+
+def resize_to_shape(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Resize (H, W, C) float to (h, w): antialiased bilinear down, bicubic up; clipped to [0, 1]."""
+    if tuple(image.shape[:2]) == tuple(hw):
+        return image.astype(np.float32)
+    down = hw[0] * hw[1] < image.shape[0] * image.shape[1]
+    resized = tf.image.resize(image[None].astype(np.float32), hw, method="bilinear" if down else "bicubic",
+                              antialias=down)
+    return np.clip(resized[0].numpy(), 0.0, 1.0)
+
+
+def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
+    """Scale (H, W, C) so that its longer side is ``size`` pixels, keeping the aspect ratio."""
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    return resize_to_shape(image, (max(1, round(h * scale)), max(1, round(w * scale))))

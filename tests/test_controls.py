@@ -1,0 +1,143 @@
+"""The artist's controls on the default method, with trained features and real TensorFlow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_server import losses
+from nst_server.features import resize_long_side, resize_to_shape
+from nst_server.methods import METHODS, Settings
+from nst_server.progress import Cancelled
+from tests.conftest import load_rgb
+
+SIZE = 64
+FAST = {"backbone": "vgg16", "size": SIZE, "steps": 40, "precision": "float32"}
+
+
+@pytest.fixture(scope="module")
+def content():
+    return load_rgb("coffee.png", 128)
+
+
+@pytest.fixture(scope="module")
+def starry():
+    return load_rgb("starry_night.jpg", 128)
+
+
+@pytest.fixture(scope="module")
+def matisse():
+    return load_rgb("woman-with-hat-matisse.jpg", 128)
+
+
+def style_and_content_loss(engine, image, content, style):
+    """Unweighted style (mean/covariance) and content losses of ``image``, as the default method sees them."""
+    method = METHODS["multiscale"]
+    ex = engine.extractor("vgg16", method.style_layers, method.content_layers, "float32")
+    image = resize_to_shape(image, resize_long_side(content, SIZE).shape[:2])
+    c = resize_long_side(content, SIZE)
+    s = resize_long_side(style, SIZE)
+    style_feats, content_feats = ex(tf.constant(image[None]))
+    targets = [losses.mean_covariance(f) for f in ex(tf.constant(s[None]))[0]]
+    stats = [losses.mean_covariance(f) for f in style_feats]
+    style_loss = float(losses.mean_covariance_style_loss(stats, targets, 1.0))
+    content_loss = float(losses.content_loss(content_feats, ex(tf.constant(c[None]))[1], 1.0))
+    return style_loss, content_loss
+
+
+def test_strength_trades_content_for_style_monotonically(trained_engine, content, starry):
+    measured = []
+    for strength in (10, 50, 90):
+        result = trained_engine.stylize(content, starry, strength=strength, **FAST)
+        measured.append(style_and_content_loss(trained_engine, result, content, starry))
+    style_losses = [s for s, _ in measured]
+    content_losses = [c for _, c in measured]
+    print("strength 10/50/90: style", style_losses, "content", content_losses)
+    assert style_losses[0] > style_losses[1] > style_losses[2]
+    assert content_losses[0] < content_losses[1] < content_losses[2]
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] -> CIE L*a*b* (D65), to measure chroma as people see it."""
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz /= np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def chroma_error(result: np.ndarray, content: np.ndarray) -> float:
+    reference = resize_to_shape(content, result.shape[:2])
+    return float(np.abs(srgb_to_lab(result)[..., 1:] - srgb_to_lab(reference)[..., 1:]).mean())
+
+
+def test_preserved_colours_keep_the_contents_chroma(trained_engine, content, starry):
+    styled = trained_engine.stylize(content, starry, strength=80, **FAST)
+    luminance = trained_engine.stylize(content, starry, strength=80, preserve_colors="luminance", **FAST)
+    matched = trained_engine.stylize(content, starry, strength=80, preserve_colors="match", **FAST)
+    errors = {name: chroma_error(img, content) for name, img in
+              (("off", styled), ("luminance", luminance), ("match", matched))}
+    print("mean a*b* error against the content:", errors)
+    assert errors["luminance"] < 0.5 * errors["off"]
+    assert errors["match"] < errors["off"]
+    # Luminance-only transfer still changes the picture: the style's strokes are in the lightness.
+    lightness = srgb_to_lab(luminance)[..., 0] - srgb_to_lab(resize_to_shape(content, luminance.shape[:2]))[..., 0]
+    assert np.abs(lightness).mean() > 1.0
+
+
+def test_blend_weights_move_the_result_toward_the_heavier_style(trained_engine, content, starry, matisse):
+    mostly_starry = trained_engine.stylize(content, [starry, matisse], style_weights=[4, 1], strength=80, **FAST)
+    mostly_matisse = trained_engine.stylize(content, [starry, matisse], style_weights=[1, 4], strength=80, **FAST)
+    to_starry = [style_and_content_loss(trained_engine, r, content, starry)[0] for r in (mostly_starry, mostly_matisse)]
+    to_matisse = [style_and_content_loss(trained_engine, r, content, matisse)[0] for r in (mostly_starry, mostly_matisse)]
+    assert to_starry[0] < to_starry[1]
+    assert to_matisse[1] < to_matisse[0]
+
+
+def test_style_scale_changes_the_result_and_keeps_its_size(trained_engine, content, starry):
+    small = trained_engine.stylize(content, starry, style_scale=0.5, **FAST)
+    large = trained_engine.stylize(content, starry, style_scale=2.0, **FAST)
+    assert small.shape == large.shape == resize_long_side(content, SIZE).shape
+    assert np.abs(small - large).mean() > 0.01
+
+
+def test_same_seed_same_pixels_on_the_default_method(trained_engine, content, starry):
+    a = trained_engine.stylize(content, starry, seed=3, **FAST)
+    b = trained_engine.stylize(content, starry, seed=3, **FAST)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bfloat16_reaches_the_float32_objective_within_ten_percent(trained_engine, content, starry):
+    method = METHODS["multiscale"]
+    ex = trained_engine.extractor("vgg16", method.style_layers, method.content_layers, "float32")
+    c, s = resize_long_side(content, SIZE), resize_long_side(starry, SIZE)
+    objective = method.objective(ex, c, [(s, 1.0)], method.style_weight)
+    values = {}
+    for precision in ("float32", "bfloat16"):
+        result = trained_engine.stylize(content, starry, **{**FAST, "precision": precision})
+        values[precision] = float(objective(tf.constant(result[None])))
+    start = float(objective(tf.constant(c[None])))
+    print("objective from", start, "to", values)
+    assert values["float32"] < 0.8 * start and values["bfloat16"] < 0.8 * start
+    assert abs(values["bfloat16"] - values["float32"]) <= 0.10 * values["float32"]
+
+
+def test_cancel_returns_within_one_step_of_the_default_method(trained_engine, content, starry):
+    steps = []
+
+    def progress(p):
+        steps.append(p.step)
+        if p.step == 3:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        trained_engine.stylize(content, starry, progress=progress, **{**FAST, "steps": 500})
+    assert steps == [1, 2, 3]
+
+
+def test_presets_order_the_work(trained_engine):
+    method = METHODS["multiscale"]
+    totals = {p: sum(method.iterations(Settings(preset=p), 3)) for p in ("preview", "balanced", "high")}
+    assert totals["preview"] < totals["balanced"] < totals["high"]
+    assert sum(method.iterations(Settings(steps=90), 3)) == pytest.approx(90, abs=2)
