@@ -49,9 +49,9 @@ def main() -> None:
     for row in rows:
         gallery.paste(row, (0, y))
         y += row.height
-    gallery.save(HERE / "images" / "gallery.png", optimize=True)
+    gallery.save(HERE / "images" / "gallery.jpg", quality=88, optimize=True)
     (HERE / "images" / "gallery.txt").write_text(f"made by docs/make_gallery.py with {described}\n")
-    print("wrote", HERE / "images" / "gallery.png")
+    print("wrote", HERE / "images" / "gallery.jpg")
 
 
 if __name__ == "__main__":

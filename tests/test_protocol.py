@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -114,7 +116,7 @@ def test_image_description_and_buffer_length():
     assert err.value.code == "bad_image"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("NST_FUZZ_EXAMPLES", "1000")), deadline=None)
 @given(st.lists(st.binary(max_size=64), max_size=10))
 def test_random_frames_never_crash_the_parser(frames):
     try:

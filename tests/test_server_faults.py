@@ -34,7 +34,7 @@ from tests.support.servers import (
     wait_for,
 )
 
-FUZZ_EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "300"))
+FUZZ_EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "1000"))  # a long run: NST_FUZZ_EXAMPLES=50000
 
 
 @pytest.fixture(scope="module")
