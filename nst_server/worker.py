@@ -30,14 +30,15 @@ log = logging.getLogger("nst_server")
 def _worker_main(conn: Connection, cancel: Any, weights_files: dict[str, str], progress_interval: float) -> None:
     """Entry point of the worker process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from nst_server.engine import Cancelled, StyleTransferEngine
+    from nst_server.engine import METHODS, Cancelled, StyleTransferEngine
     from nst_server.jobs import prepare, run_stylize
     from nst_server.protocol import ProtocolError
     from nst_server.weights import WeightsMissing
 
     engine = StyleTransferEngine(weights_files)
-    try:
-        engine.backbone("vgg19")  # warm up while no one waits; a missing file is reported per job
+    default = METHODS["multiscale"]
+    try:  # warm up the default method's network while no one waits; a missing file is reported per job
+        engine.extractor("vgg19", default.style_layers, default.content_layers, "auto")
     except WeightsMissing:
         pass
     conn.send(("ready",))

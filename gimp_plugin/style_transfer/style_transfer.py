@@ -107,6 +107,7 @@ def stylize_on_server(desc, pixels, style_path, style_bytes, params):
 def insert_result(image, source, desc, pixels, name):
     """The new layer directly above ``source``, same size and offsets, in one undo group."""
     image.undo_group_start()
+    layer = None
     try:
         layer = Gimp.Layer.new(
             image, name, desc.width, desc.height,
@@ -120,6 +121,10 @@ def insert_result(image, source, desc, pixels, name):
         buffer.set(Gegl.Rectangle.new(0, 0, desc.width, desc.height), PIXEL_FORMAT[0], pixels)
         buffer.flush()
         layer.update(0, 0, desc.width, desc.height)
+    except Exception as exc:
+        if layer is not None and layer.is_valid():
+            image.remove_layer(layer)  # never leave a half-made layer behind
+        raise PluginError(f"Could not add the stylized layer: {exc}") from None
     finally:
         image.undo_group_end()
     return layer
@@ -157,6 +162,9 @@ def run(procedure, run_mode, image, drawables, config, data):
         Gimp.displays_flush()
     except PluginError as exc:
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
+    except Exception as exc:  # a bug of ours: still a message, never a silent failure
+        message = f"Style transfer failed unexpectedly ({type(exc).__name__}: {exc}). Please report this."
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
     finally:
         Gimp.progress_end()
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
