@@ -110,10 +110,12 @@ class Connection:
         params: dict[str, Any],
         on_event: Callable[[dict[str, Any]], None] | None = None,
         silence_timeout: float = 8.0,
+        on_preview: Callable[[ImageDesc, bytes], None] | None = None,
     ) -> bytes:
         """Run one job and return the result's pixels (same size and format as ``pixels``).
 
-        ``on_event`` sees every accepted/progress/keepalive header.  Raises
+        ``on_event`` sees every accepted/progress/keepalive header; ``on_preview``
+        gets the small RGB8 previews some progress messages carry.  Raises
         ClientError when the job fails and ServerStopped when the server is
         silent for ``silence_timeout`` seconds.
         """
@@ -143,6 +145,14 @@ class Connection:
                 raise ClientError(str(message.header.get("message", "unknown error")), str(message.header.get("code")))
             if kind == protocol.CANCELLED:
                 raise ClientError("The job was cancelled.", "cancelled")
+            if on_preview is not None and "preview" in message.header and len(message.buffers) == 1:
+                try:
+                    preview = protocol.parse_image_desc(message.header["preview"], "preview")
+                    protocol.check_buffer(preview, message.buffers[0], "preview")
+                except protocol.ProtocolError:
+                    preview = None  # a damaged preview is skipped; the result still comes
+                if preview is not None:
+                    on_preview(preview, message.buffers[0])
             if on_event is not None:
                 on_event(message.header)
 

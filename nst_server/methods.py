@@ -99,7 +99,7 @@ class SeedMethod:
         start = time.perf_counter()
         for step in range(1, steps + 1):
             loss = float(train_step())
-            progress(Progress(step, steps, loss, time.perf_counter() - start))
+            progress(Progress(step, steps, loss, time.perf_counter() - start, lambda: image[0].numpy()))
         return image[0].numpy()
 
     def stylize(self, engine: StyleTransferEngine, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
@@ -233,8 +233,8 @@ class MultiscaleMethod:
             styles_k = [(resize_long_side(s, max(16, round(size * style_scale))), w) for s, w in styles]
             loss_fn = objective(content_k) if objective else self.objective(extractor, content_k, styles_k, style_weight)
 
-            def report(step: int, loss: float, offset: int = done) -> None:
-                progress(Progress(offset + step, total, loss, time.perf_counter() - start))
+            def report(step: int, loss: float, current: Callable, offset: int = done) -> None:
+                progress(Progress(offset + step, total, loss, time.perf_counter() - start, current))
 
             step_fn = self._lbfgs if self.optimizer == "lbfgs" else self._adam
             image = step_fn(loss_fn, image, budget, report)
@@ -242,7 +242,7 @@ class MultiscaleMethod:
         assert image is not None
         return image
 
-    def _adam(self, loss_fn: Callable, image: np.ndarray, budget: int, report: Callable[[int, float], None]) -> np.ndarray:
+    def _adam(self, loss_fn: Callable, image: np.ndarray, budget: int, report: Callable) -> np.ndarray:
         """At most ``budget`` Adam steps with a cosine-decayed rate, clipped to [0, 1]; stops early once converged."""
         x = tf.Variable(image[None])
         schedule = tf.keras.optimizers.schedules.CosineDecay(self.learning_rate, max(1, budget), alpha=0.1)
@@ -259,14 +259,14 @@ class MultiscaleMethod:
         best, best_at = float("inf"), 0
         for i in range(1, budget + 1):
             loss = float(step())
-            report(i, loss)
+            report(i, loss, lambda: x[0].numpy())
             if loss < best * (1 - self.converged_rel):
                 best, best_at = loss, i
             elif self.converged_rel > 0 and i > budget * 0.3 and i - best_at >= 20:
                 break  # 20 steps without real progress, past the upsampling transient: converged
         return x[0].numpy()
 
-    def _lbfgs(self, loss_fn: Callable, image: np.ndarray, budget: int, report: Callable[[int, float], None]) -> np.ndarray:
+    def _lbfgs(self, loss_fn: Callable, image: np.ndarray, budget: int, report: Callable) -> np.ndarray:
         """At most ``budget`` L-BFGS-B iterations inside the [0, 1] box; stops early once converged."""
         import scipy.optimize
 
@@ -289,7 +289,7 @@ class MultiscaleMethod:
         def callback(intermediate_result: Any) -> None:  # scipy passes an OptimizeResult by this name
             best["x"] = intermediate_result.x
             history.append(float(intermediate_result.fun))
-            report(len(history), history[-1])
+            report(len(history), history[-1], lambda: np.clip(best["x"].reshape(image.shape), 0.0, 1.0))
             if len(history) > 5 and history[-6] - history[-1] < self.converged_rel * abs(history[-6]):
                 raise _StopScale()
 

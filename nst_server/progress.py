@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 class Cancelled(Exception):
@@ -16,6 +17,8 @@ class Progress:
     total: int
     loss: float
     elapsed: float
+    # The current image, (H, W, 3) float in [0, 1], computed only when a caller asks (previews).
+    current: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -306,10 +306,15 @@ class StyleServer:
             if job is None:
                 continue
             if kind == "progress":
-                _, _, step, total, loss, elapsed = message
+                _, _, step, total, loss, elapsed, preview = message
                 job.last_sent = time.monotonic()
-                self._send(sock, job.client, protocol.new_header(
-                    protocol.PROGRESS, job=job.id, step=step, total=total, loss=loss, elapsed=elapsed))
+                header = protocol.new_header(protocol.PROGRESS, job=job.id, step=step, total=total, loss=loss,
+                                             elapsed=elapsed)
+                buffers: list[bytes] = []
+                if preview is not None:
+                    header["preview"] = protocol.ImageDesc(preview[0], preview[1], "RGB8").to_json()
+                    buffers = [preview[2]]
+                self._send(sock, job.client, header, buffers)
                 continue
             self._finish(job)
             if kind == "result":

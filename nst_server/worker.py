@@ -23,8 +23,25 @@ log = logging.getLogger("nst_server")
 # --- messages over the pipe (plain tuples: cheap to pickle) -------------------
 # parent -> worker: ("job", job_id, WorkerJob) | ("stop",)
 # worker -> parent: ("ready",) | ("progress", job_id, step, total, loss, elapsed)
+#                   (the progress tuple ends with a preview, (width, height, RGB8 bytes), or None)
 #                   | ("result", job_id, pixels, elapsed) | ("error", job_id, code, message)
 #                   | ("cancelled", job_id)
+
+
+PREVIEW_INTERVAL_S = 2.0
+PREVIEW_LONG_SIDE = 256
+
+
+def make_preview(image: Any) -> tuple[int, int, bytes]:
+    """A small 8-bit RGB copy of the current image, for a live preview in the client."""
+    import numpy as np
+
+    from nst_server.features import resize_long_side
+
+    if max(image.shape[:2]) > PREVIEW_LONG_SIDE:
+        image = resize_long_side(image, PREVIEW_LONG_SIDE)
+    pixels = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    return pixels.shape[1], pixels.shape[0], pixels.tobytes()
 
 
 def _worker_main(conn: Connection, cancel: Any, weights_files: dict[str, str], progress_interval: float) -> None:
@@ -47,16 +64,20 @@ def _worker_main(conn: Connection, cancel: Any, weights_files: dict[str, str], p
         if message[0] == "stop":
             return
         _, job_id, job = message
-        last = 0.0
+        last = last_preview = time.monotonic()
 
         def progress(p, job_id=job_id) -> None:
-            nonlocal last
+            nonlocal last, last_preview
             if cancel.is_set():
                 raise Cancelled()
             now = time.monotonic()
             if p.step == p.total or now - last >= progress_interval:
                 last = now
-                conn.send(("progress", job_id, p.step, p.total, p.loss, p.elapsed))
+                preview = None
+                if p.current is not None and now - last_preview >= PREVIEW_INTERVAL_S:
+                    last_preview = now
+                    preview = make_preview(p.current())
+                conn.send(("progress", job_id, p.step, p.total, p.loss, p.elapsed, preview))
 
         started = time.monotonic()
         try:

@@ -130,3 +130,15 @@ def test_idle_server_exits_by_itself(tmp_path):
     assert result.returncode == 0 and "idle for 2 s" in result.stderr
     assert time.monotonic() - started < 60
     assert not (tmp_path / "run" / runtime.RUNTIME_FILE).exists()
+
+
+def test_long_jobs_send_small_previews_of_the_image_so_far(conn):
+    desc, pixels = layer(160, 120)
+    previews = []
+    conn.stylize(pixels, desc, [style_file()], {"size": 160, "steps": 400, "preset": "high"},
+                 on_preview=lambda d, data: previews.append((d, data)))
+    assert previews, "no preview during a job of several seconds"
+    pdesc, data = previews[0]
+    assert pdesc.format == "RGB8" and max(pdesc.width, pdesc.height) <= 256
+    assert (pdesc.width, pdesc.height) == (160, 120)  # the working size here, under the preview limit
+    assert len(data) == 160 * 120 * 3
