@@ -17,22 +17,12 @@ STYLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 
 def decode_style(data: bytes, name: str = "style image") -> np.ndarray:
     """Encoded image file bytes -> (H, W, 3) float32 RGB in [0, 1]."""
+    check_style_header(data, name)  # format allow-list, size limit, decompression-bomb guard
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=STYLE_FORMATS) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise ProtocolError("too_large", f"{name} has {img.width}x{img.height} pixels, too many")
-                rgb = img.convert("RGB")
-    except ProtocolError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ProtocolError("too_large", f"{name} is too large to decode safely (decompression bomb guard)") from None
-    except Exception as exc:  # Pillow raises many types for damaged or unknown files
-        raise ProtocolError(
-            "bad_style_image",
-            f"cannot read {name}: {exc}. Use a {', '.join(STYLE_FORMATS)} file.",
-        ) from None
+        with Image.open(io.BytesIO(data), formats=STYLE_FORMATS) as img:
+            rgb = img.convert("RGB")
+    except Exception as exc:  # Pillow raises many types for damaged files
+        raise ProtocolError("bad_style_image", f"cannot read {name}: {exc}. Use a {', '.join(STYLE_FORMATS)} file.") from None
     return np.asarray(rgb, dtype=np.float32) / 255.0
 
 
