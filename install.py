@@ -14,7 +14,6 @@ there how to start the server.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
-from nst_server import __version__, paths  # noqa: E402  (standard library only)
+from nst_server import __version__, paths, runtime  # noqa: E402  (standard library only)
 
 PLUGIN_NAME = "style_transfer"
 MARKER = ".installed-by-gimp-style-transfer"
@@ -108,9 +107,7 @@ def install_plugin(profile: Path, python: Path | None, remote: dict | None = Non
         config = {"remote": remote, "version": __version__}
     else:
         config = {"command": [str(python), "-m", "nst_server", "serve"], "version": __version__}
-    fd = os.open(dest / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold remote keys
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(config, indent=2) + "\n")
+    runtime.write_private_json(dest / "server.json", config)  # may hold remote keys
     (dest / MARKER).write_text(f"{REPO}\n")
     return dest
 
@@ -157,8 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         uninstall(profiles)
         return 0
     if args.remote:
-        from nst_server import runtime
-
         info = runtime.read_info_file(Path(args.remote))
         if info is None or not info.curve_server_key:
             raise SystemExit(f"[install] {args.remote} is not a connection file made by 'nst_server remote-add-client'")

@@ -147,18 +147,14 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 def _remote(args: argparse.Namespace) -> int:
-    import json
-
-    from nst_server import remote
+    from nst_server import remote, runtime
 
     if args.command == "remote-setup":
         print(f"server keys written to {remote.setup(args.dir, args.endpoint, args.bind)}")
         print(f"start it with: python -m nst_server serve --remote {args.dir}")
     else:
         info = remote.add_client(args.dir, args.name)
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=2)
+        runtime.write_private_json(args.output, info)
         print(f"client '{args.name}' allowed; give {args.output} to its owner: python3 install.py --remote {args.output.name}")
         print("restart the server to load the new allow-list")
     return 0

@@ -9,7 +9,6 @@ plug-in needs (``install.py --remote FILE``).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import zmq
@@ -18,12 +17,6 @@ from nst_server import protocol, runtime
 from nst_server.server import RemoteAccess
 
 CONFIG_FILE = "remote-server.json"
-
-
-def _write_private(path: Path, data: dict) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
 
 
 def setup(folder: Path, public_endpoint: str, bind: str | None = None) -> Path:
@@ -41,9 +34,7 @@ def setup(folder: Path, public_endpoint: str, bind: str | None = None) -> Path:
         "hmac_key": protocol.new_key().hex(),
         "clients": {},
     }
-    path = folder / CONFIG_FILE
-    _write_private(path, config)
-    return path
+    return runtime.write_private_json(folder / CONFIG_FILE, config)
 
 
 def add_client(folder: Path, name: str) -> dict:
@@ -52,7 +43,7 @@ def add_client(folder: Path, name: str) -> dict:
     config = json.loads(path.read_text())
     public, secret = zmq.curve_keypair()
     config["clients"][name] = public.decode()
-    _write_private(path, config)
+    runtime.write_private_json(path, config)
     info = runtime.RuntimeInfo(
         endpoint=config["public_endpoint"], key=bytes.fromhex(config["hmac_key"]), pid=0, instance=f"remote:{name}",
         curve_server_key=config["server_public_key"], curve_public_key=public.decode(), curve_secret_key=secret.decode(),

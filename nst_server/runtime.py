@@ -58,14 +58,19 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
-def write_runtime_info(info: RuntimeInfo, runtime_dir: Path | None = None) -> Path:
-    target = runtime_file(runtime_dir)
-    tmp = target.with_suffix(".tmp")
+def write_private_json(path: Path, data: dict) -> Path:
+    """Write JSON only the owner may read (it may hold keys); readers never see a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump(info.to_json(), fh)
-    os.replace(tmp, target)  # readers never see a half-written file
-    return target
+        fh.write(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_runtime_info(info: RuntimeInfo, runtime_dir: Path | None = None) -> Path:
+    return write_private_json(runtime_file(runtime_dir), info.to_json())
 
 
 def read_runtime_info(runtime_dir: Path | None = None) -> RuntimeInfo | None:

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections import deque
@@ -142,7 +143,7 @@ class StyleServer:
             self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             runtime.write_runtime_info(runtime.RuntimeInfo(self.endpoint, self.key, os.getpid(), self.instance),
                                        self.runtime_dir)
-            if threading_main():
+            if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, self.request_stop)
                 signal.signal(signal.SIGINT, self.request_stop)
             self.worker.start()
@@ -381,8 +382,3 @@ class StyleServer:
                 self._send(sock, job.client, protocol.new_header(
                     protocol.KEEPALIVE, job=job.id, queue_position=self._position(job)))
 
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

@@ -106,8 +106,6 @@ class EngineWorker:
         self._process: Any = None
         self._conn: Connection | None = None
         self.cancel_event = self._ctx.Event()
-        self.busy_with: str | None = None
-        self.restarts = 0
 
     @property
     def pid(self) -> int | None:
@@ -125,7 +123,6 @@ class EngineWorker:
         self._process.start()
         child_end.close()
         self._conn = parent_end
-        self.busy_with = None
 
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
@@ -137,9 +134,8 @@ class EngineWorker:
         return f"exit code {code}"
 
     def submit(self, job_id: str, job: WorkerJob) -> None:
-        assert self._conn is not None and self.busy_with is None
+        assert self._conn is not None
         self.cancel_event.clear()
-        self.busy_with = job_id
         self._conn.send(("job", job_id, job))
 
     def cancel(self) -> None:
@@ -150,17 +146,13 @@ class EngineWorker:
         messages = []
         try:
             while self._conn is not None and self._conn.poll(0):
-                message = self._conn.recv()
-                if message[0] in ("result", "error", "cancelled"):
-                    self.busy_with = None
-                messages.append(message)
+                messages.append(self._conn.recv())
         except (EOFError, OSError):
             pass  # the worker died; the server notices through alive()
         return messages
 
     def restart(self) -> None:
         self.stop(timeout=0)
-        self.restarts += 1
         self.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -180,4 +172,3 @@ class EngineWorker:
             self._conn.close()
         self._process = None
         self._conn = None
-        self.busy_with = None

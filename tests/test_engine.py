@@ -67,7 +67,7 @@ def test_same_seed_gives_the_same_pixels(engine, content, style):
     np.testing.assert_array_equal(a, b)
 
 
-def test_cancel_from_the_progress_callback_stops_the_run(engine, content, style):
+def test_cancel_from_the_progress_callback_stops_the_seed_run(engine, content, style):
     calls = []
 
     def progress(p):
@@ -76,7 +76,7 @@ def test_cancel_from_the_progress_callback_stops_the_run(engine, content, style)
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        engine.stylize(content, style, size=32, steps=50, progress=progress)
+        engine.stylize(content, style, method="seed", size=32, steps=50, progress=progress)
     assert calls == [1, 2]
 
 
