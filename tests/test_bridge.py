@@ -1,0 +1,139 @@
+"""The stdio bridge: a plug-in without pyzmq reaches a real server through ``python -m nst_server.bridge``."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from nst_server import bridge_client, link, protocol
+from tests.conftest import REPO
+from tests.support.servers import ENDLESS, ServerProcess, layer, style_file, wait_for
+
+HELPER = [sys.executable, "-m", "nst_server.bridge"]
+PARAMS = {"size": 48, "steps": 3}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, vgg19_weights):
+    srv = ServerProcess(tmp_path_factory.mktemp("bridge-srv"), vgg19_weights)
+    srv.connect().close()
+    yield srv
+    assert srv.stop() == 0
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_STATE_DIR", str(tmp_path / "state"))  # the helper's log
+
+
+def jobs_on(server) -> int:
+    with server.connect() as conn:
+        return conn.ping()["jobs"]
+
+
+def test_framing_round_trips_and_refuses_garbage():
+    stream = io.BytesIO()
+    bridge_client.write_message(stream, {"op": "x", "n": 1}, [b"abc", b""])
+    stream.seek(0)
+    assert bridge_client.read_message(stream) == ({"op": "x", "n": 1}, [b"abc", b""])
+    assert bridge_client.read_message(stream) is None
+    for bad in (b"\xff\xff\xff\xff", b"\x00\x00\x00\x01" + b"\x00" * 7, b"\x00\x00\x00\x01" + (2).to_bytes(8, "big") + b"[]"):
+        with pytest.raises(ValueError):
+            bridge_client.read_message(io.BytesIO(bad))
+
+
+def test_the_bridge_gives_the_same_pixels_and_events_as_pyzmq(server):
+    desc, pixels = layer()
+    with server.connect() as direct:
+        expected = direct.stylize(pixels, desc, [style_file()], PARAMS)
+    events = []
+    with bridge_client.connect(HELPER, None, server.runtime_dir) as conn:
+        assert conn.ping()["type"] == protocol.PONG
+        result = conn.stylize(pixels, desc, [style_file()], PARAMS, on_event=events.append)
+    assert result == expected
+    assert events[0]["type"] == protocol.ACCEPTED
+    assert [e["step"] for e in events if e["type"] == protocol.PROGRESS][-1] == PARAMS["steps"]
+
+
+def test_cancel_and_finish_pass_through_the_bridge(server):
+    desc, pixels = layer()
+    with bridge_client.connect(HELPER, None, server.runtime_dir) as conn:
+        def cancel_at_first_progress(event):
+            if event["type"] == protocol.PROGRESS:
+                conn.cancel(event["job"])
+
+        started = time.monotonic()
+        with pytest.raises(bridge_client.ClientError) as err:
+            conn.stylize(pixels, desc, [style_file()], ENDLESS, on_event=cancel_at_first_progress)
+        assert err.value.code == "cancelled" and time.monotonic() - started < 60
+
+        def finish_at_step_two(event):
+            if event["type"] == protocol.PROGRESS and event["step"] >= 2:
+                conn.finish(event["job"])
+
+        result = conn.stylize(pixels, desc, [style_file()], ENDLESS, on_event=finish_at_step_two)
+        assert len(result) == len(pixels)
+        assert np.abs(np.frombuffer(result, np.uint8).astype(int) - np.frombuffer(pixels, np.uint8)).mean() > 0.5
+
+
+def test_server_errors_keep_their_code_through_the_bridge(server):
+    desc, pixels = layer()
+    with bridge_client.connect(HELPER, None, server.runtime_dir) as conn:
+        with pytest.raises(bridge_client.ClientError) as err:
+            conn.stylize(pixels, desc, [protocol.StyleImage("s.png", b"not an image")], PARAMS)
+    assert err.value.code not in ("client", "bridge", "stopped") and "Traceback" not in str(err.value)
+
+
+PLUGIN_WITHOUT_PYZMQ = """
+import json, sys, time
+sys.modules["zmq"] = None  # as in a GIMP whose Python cannot load pyzmq
+from nst_server import link, protocol
+config = json.loads(sys.argv[1])
+assert not link.pyzmq_available() and link.uses_bridge(config)
+conn = link.open_connection(config)
+desc = protocol.ImageDesc(40, 30, "RGBA8")
+pixels = open(sys.argv[2], "rb").read()
+style = protocol.StyleImage("s.png", open(sys.argv[3], "rb").read())
+def on_event(event):
+    if event["type"] == protocol.PROGRESS:
+        print("progress", event["job"], flush=True)
+conn.stylize(pixels, desc, [style], json.loads(sys.argv[4]), on_event=on_event)
+print("done", "zmq" in sys.modules and sys.modules["zmq"] is not None, flush=True)
+"""
+
+
+def test_a_plugin_without_pyzmq_stylizes_and_leaving_mid_job_cancels_it(server, tmp_path):
+    desc, pixels = layer()
+    (tmp_path / "pixels").write_bytes(pixels)
+    (tmp_path / "style.png").write_bytes(style_file().data)
+    config = json.dumps({"bridge": HELPER, "command": None, "runtime_dir": str(server.runtime_dir)})
+    args = [sys.executable, "-c", PLUGIN_WITHOUT_PYZMQ, config, str(tmp_path / "pixels"), str(tmp_path / "style.png")]
+    done = subprocess.run([*args, json.dumps(PARAMS)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "done False"  # stylized, and pyzmq never loaded on this side
+
+    # GIMP kills a plug-in whose Cancel is pressed: the helper sees its pipe close and cancels the job.
+    plugin = subprocess.Popen([*args, json.dumps(ENDLESS)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert plugin.stdout.readline().startswith("progress")
+        assert jobs_on(server) == 1
+        plugin.kill()
+        plugin.wait()
+        print(f"job gone {wait_for(lambda: jobs_on(server) == 0, 30):.1f} s after the plug-in was killed")
+    finally:
+        plugin.kill()
+
+
+def test_a_missing_server_is_reported_as_by_the_plain_client(tmp_path):
+    config = {"bridge": HELPER, "use_bridge": True, "command": ["/nonexistent/python", "-m", "nst_server", "serve"],
+              "runtime_dir": str(tmp_path / "run")}
+    with pytest.raises(bridge_client.ServerStartFailed, match="Could not start the style transfer server"):
+        link.open_connection(config)
+    with pytest.raises(bridge_client.ServerStartFailed, match="bridge helper"):
+        link.open_connection({**config, "bridge": ["/nonexistent/python", "-m", "nst_server.bridge"]})
