@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,24 +107,74 @@ def find_weights(backbone: str, explicit: str | os.PathLike | None = None) -> Pa
     raise WeightsMissing(f"The {backbone.upper()} ImageNet weights are not installed. " + how_to_provide(backbone))
 
 
-def download_weights(backbone: str) -> Path:
-    """Fetch the official file once (Keras verifies its hash) into our weights folder."""
+def _base_url() -> str:
+    return os.environ.get("NST_WEIGHTS_BASE_URL", _KERAS_BASE).rstrip("/")
+
+
+def download_file(url: str, dest: Path, md5: str, progress: bool = True, attempts: int = 4,
+                  timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest``: progress on stderr, resumed after a broken connection, md5 checked.
+
+    The bytes go to ``dest`` + ``.part`` first; a later call (or the next attempt)
+    asks the server only for the rest (HTTP Range).  ``dest`` appears only once
+    the whole file has the expected hash.
+    """
+    import urllib.error
+    import urllib.request
+
+    from tqdm import tqdm
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    last_error: Exception | None = None
+    for _ in range(attempts):
+        have = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                if have and response.status != 206:
+                    have = 0  # the server ignored the range: start again
+                length = response.headers.get("Content-Length")
+                total = have + int(length) if length is not None else None
+                with open(part, "ab" if have else "wb") as out, tqdm(
+                    total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                    desc=dest.name, disable=not progress, file=sys.stderr,
+                ) as bar:
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+                if total is not None and part.stat().st_size < total:
+                    raise ConnectionError(f"connection closed after {part.stat().st_size} of {total} bytes")
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
+                break
+            raise WeightsMissing(f"Could not download {url} (HTTP {exc.code} {exc.reason}).") from None
+        except (OSError, ConnectionError) as exc:  # URLError, timeouts, resets: resume on the next attempt
+            last_error = exc
+            print(f"download interrupted ({exc}); trying again", file=sys.stderr)
+            time.sleep(0.5)
+    else:
+        raise WeightsMissing(f"Could not download {url} ({last_error}).")
+    got = md5sum(part)
+    if got != md5:
+        part.unlink()
+        raise WeightsMissing(f"The download of {url} is damaged (md5 {got}, expected {md5}); it was removed, try again.")
+    os.replace(part, dest)
+    return dest
+
+
+def download_weights(backbone: str, progress: bool = True) -> Path:
+    """Fetch the official file once into our weights folder, resuming and checking Keras's md5."""
     spec = _spec(backbone)
     if os.environ.get("NST_OFFLINE") == "1":
         raise WeightsMissing(f"Not downloading the {backbone.upper()} weights: NST_OFFLINE=1. " + how_to_provide(backbone))
-    import keras  # heavy: only when a download is really needed
-
+    url = f"{_base_url()}/{spec.backbone}/{spec.filename}"
     try:
-        fetched = keras.utils.get_file(
-            spec.filename,
-            spec.url,
-            file_hash=spec.md5,
-            cache_dir=str(paths.data_dir()),
-            cache_subdir="weights",
-        )
-    except Exception as exc:  # network errors, proxies, hash mismatch: all end the same way
-        raise WeightsMissing(f"Could not download the {backbone.upper()} weights ({exc}). " + how_to_provide(backbone)) from None
-    return Path(fetched)
+        return download_file(url, paths.weights_dir() / spec.filename, spec.md5, progress)
+    except WeightsMissing as exc:
+        raise WeightsMissing(f"Could not download the {backbone.upper()} weights: {exc} " + how_to_provide(backbone)) from None
 
 
 def install_weights_file(backbone: str, source: str | os.PathLike) -> Path:
