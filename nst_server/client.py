@@ -100,7 +100,12 @@ class Connection:
         return None
 
     def cancel(self, job: str) -> None:
+        """Stop the job and discard it; ``stylize`` then raises ClientError with code 'cancelled'."""
         self.send(protocol.new_header(protocol.CANCEL, job=job))
+
+    def finish(self, job: str) -> None:
+        """End the job at its next step; ``stylize`` then returns the image reached so far."""
+        self.send(protocol.new_header(protocol.FINISH, job=job))
 
     def stylize(
         self,

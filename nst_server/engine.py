@@ -19,9 +19,10 @@ import tensorflow as tf
 from nst_server import weights
 from nst_server.features import FeatureExtractor, resize_long_side, vgg_preprocess
 from nst_server.methods import METHODS, STYLE_LAYERS, Settings
-from nst_server.progress import Cancelled, Progress, ProgressCallback
+from nst_server.progress import Cancelled, FinishNow, Progress, ProgressCallback
+from nst_server.targets import StyleTargetCache
 
-__all__ = ["METHODS", "STYLE_LAYERS", "Cancelled", "FeatureExtractor", "Progress", "ProgressCallback",
+__all__ = ["METHODS", "STYLE_LAYERS", "Cancelled", "FinishNow", "FeatureExtractor", "Progress", "ProgressCallback",
            "Settings", "StyleTransferEngine", "resize_long_side", "vgg_preprocess", "best_precision"]
 
 
@@ -46,6 +47,7 @@ class StyleTransferEngine:
         self._weights_files = dict(weights_files or {})
         self._backbones: dict[tuple[str, str], Any] = {}
         self._extractors: dict[tuple, FeatureExtractor] = {}
+        self.style_targets = StyleTargetCache()  # a second request with the same style skips its statistics
         if deterministic:
             # Same input, same seed, same machine -> same pixels.
             tf.config.experimental.enable_op_determinism()
@@ -96,7 +98,8 @@ class StyleTransferEngine:
 
         ``settings`` are the fields of methods.Settings (size, steps, strength, ...).
         The result's long side is ``size``.  ``progress`` is called after every
-        step and may raise Cancelled.
+        step and may raise Cancelled (the run is abandoned) or FinishNow (the image
+        reached so far is returned).
         """
         styles = [style] if isinstance(style, np.ndarray) else list(style)
         blend = list(style_weights) if style_weights is not None else [1.0] * len(styles)

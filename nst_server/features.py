@@ -27,6 +27,7 @@ class FeatureExtractor:
         self.model = keras.Model(backbone.inputs, outputs)
         self.model.trainable = False
         self.num_style = len(style_layers)
+        self.compiled: dict[tuple, Any] = {}  # steps.compiled_steps: traced functions, kept with the network
 
     def __call__(self, image: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
         # Gram matrices and losses stay in float32 even when the network runs in bfloat16.

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from nst_server import colour, losses
+from nst_server import colour, losses, tiles
 from nst_server.features import resize_long_side, resize_to_shape
-from nst_server.progress import Progress, ProgressCallback
+from nst_server.progress import FinishNow, Progress, ProgressCallback
+from nst_server.steps import CompiledSteps, compiled_steps
+from nst_server.targets import StyleTargetCache, content_hash, style_statistics
 
 if TYPE_CHECKING:
     from nst_server.engine import StyleTransferEngine
@@ -99,7 +101,10 @@ class SeedMethod:
         start = time.perf_counter()
         for step in range(1, steps + 1):
             loss = float(train_step())
-            progress(Progress(step, steps, loss, time.perf_counter() - start, lambda: image[0].numpy()))
+            try:
+                progress(Progress(step, steps, loss, time.perf_counter() - start, lambda: image[0].numpy()))
+            except FinishNow:
+                break
         return image[0].numpy()
 
     def stylize(self, engine: StyleTransferEngine, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
@@ -143,8 +148,9 @@ class _StopScale(Exception):
 
 @dataclass(frozen=True)
 class MultiscaleMethod:
-    """The default: coarse-to-fine over an image pyramid, L-BFGS-B with the [0, 1] box as bounds,
-    reduced precision for the network where the hardware has it, early stop on convergence.
+    """The default: coarse-to-fine over an image pyramid, Adam with a cosine-decayed rate at each
+    scale (L-BFGS-B as an option), reduced precision for the network where the hardware has it,
+    early stop on convergence, and overlapping tiles at scales too large to do at once.
 
     Losses: mean and covariance matching on block1..5_conv1 (steadier than Gram
     matrices) and content at block4_conv2 (keeps finer detail than block5_conv2).
@@ -159,40 +165,31 @@ class MultiscaleMethod:
     style_weight: float = 0.3
     content_weight: float = 1e3
     tv_weight: float = 1.0
-    converged_rel: float = 2e-4  # stop a scale when 5 iterations gained less than this, relatively
+    converged_rel: float = 2e-4  # a scale is converged after 20 steps that gained less than this, relatively
     optimizer: str = "adam"  # or "lbfgs"
     learning_rate: float = 0.025  # Adam, decayed to a tenth over each scale (cosine)
-
-    def _targets(self, extractor: Any, image: np.ndarray):
-        feats = extractor(tf.constant(image[None], tf.float32))[0]
-        if self.style_loss == "gram":
-            return [losses.gram_matrix(f) for f in feats]
-        return [losses.mean_covariance(f) for f in feats]
+    tile_size: int = 1024  # px: larger scales are optimized in overlapping tiles of this size
+    tile_overlap: int = 128
+    detail_size: int = 512  # px: scales above it start close to their result and get fewer steps
 
     def objective(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                   style_weight: float) -> Callable[[tf.Tensor], tf.Tensor]:
-        style_targets = [(self._targets(extractor, s), w) for s, w in styles]
-        content_targets = extractor(tf.constant(content[None], tf.float32))[1]
+        """This method's loss of a (1, H, W, 3) image at the content's size, untiled (for judging results)."""
+        compiled = compiled_steps(extractor, self.style_loss, len(styles))
         total_weight = sum(w for _, w in styles)
+        args = (list(compiled.features(tf.constant(content[None]))[1]),
+                [style_statistics(extractor, s, self.style_loss) for s, _ in styles],
+                tf.constant([style_weight * w / total_weight for _, w in styles], tf.float32),
+                tf.constant(self.content_weight, tf.float32), tf.constant(self.tv_weight, tf.float32))
+        return lambda image: compiled.loss_and_grad(image, *args)[0]
 
-        def loss_fn(image: tf.Tensor) -> tf.Tensor:
-            style_feats, content_feats = extractor(image)
-            if self.style_loss == "gram":
-                stats = [losses.gram_matrix(f) for f in style_feats]
-                terms = [losses.style_loss(stats, t, style_weight * w / total_weight) for t, w in style_targets]
-            else:
-                stats = [losses.mean_covariance(f) for f in style_feats]
-                terms = [losses.mean_covariance_style_loss(stats, t, style_weight * w / total_weight)
-                         for t, w in style_targets]
-            return (tf.add_n(terms) + losses.content_loss(content_feats, content_targets, self.content_weight)
-                    + losses.total_variation_loss(image, self.tv_weight))
-
-        return loss_fn
-
-    def iterations(self, settings: Settings, n_scales: int) -> list[int]:
+    def iterations(self, settings: Settings, sizes: list[int]) -> list[int]:
         """Iterations per scale, coarse to fine; ``steps`` overrides the preset's total."""
         budget = list(PRESETS[settings.preset].steps)
-        per_scale = [budget[min(i, len(budget) - 1)] for i in range(n_scales)][::-1]
+        per_scale = [budget[min(i, len(budget) - 1)] for i in range(len(sizes))][::-1]
+        # Above detail_size each scale refines an upsampled result: steps fall as its side grows,
+        # so that a scale's cost grows with its side rather than its area.
+        per_scale = [max(1, round(n * min(1.0, self.detail_size / size))) for n, size in zip(per_scale, sizes, strict=True)]
         if settings.steps:
             total = sum(per_scale)
             per_scale = [max(1, round(n * settings.steps / total)) for n in per_scale]
@@ -209,8 +206,9 @@ class MultiscaleMethod:
         extractor = engine.extractor(settings.backbone, self.style_layers, self.content_layers, settings.precision)
         finest = max(32, round(settings.size * PRESETS[settings.preset].finest_fraction))
         sizes = scale_sizes(finest)
-        result = self.optimize(extractor, content, styles, sizes, self.iterations(settings, len(sizes)),
-                               self.style_weight * settings.strength_factor, settings.style_scale, progress)
+        result = self.optimize(extractor, content, styles, sizes, self.iterations(settings, sizes),
+                               self.style_weight * settings.strength_factor, settings.style_scale, progress,
+                               cache=engine.style_targets)
         if finest != settings.size:
             result = resize_to_shape(result, resize_long_side(content, settings.size).shape[:2])
         if settings.preserve_colors == "luminance":
@@ -219,77 +217,95 @@ class MultiscaleMethod:
 
     def optimize(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]], sizes: list[int],
                  iterations: list[int], style_weight: float, style_scale: float,
-                 progress: ProgressCallback, objective: Callable | None = None) -> np.ndarray:
-        """Coarse to fine; at each scale L-BFGS-B from the previous scale's result, upsampled.
+                 progress: ProgressCallback, cache: StyleTargetCache | None = None) -> np.ndarray:
+        """Coarse to fine: at each scale, start from the previous scale's result, upsampled.
 
-        ``objective(content_k)`` replaces this method's own loss (the bench races the
-        seed's objective with this machinery).
+        A progress callback that raises FinishNow ends the run there: the image reached so
+        far, at the finest scale's size, is the result.
         """
-        total, done, start = sum(iterations), 0, time.perf_counter()
+        compiled = compiled_steps(extractor, self.style_loss, len(styles))
+        cache = cache if cache is not None else StyleTargetCache()
+        style_keys = [content_hash(s) for s, _ in styles]
+        total_weight = sum(w for _, w in styles)
+        weights = (tf.constant([style_weight * w / total_weight for _, w in styles], tf.float32),
+                   tf.constant(self.content_weight, tf.float32), tf.constant(self.tv_weight, tf.float32))
+        shapes = [_shape_at(content, s) for s in sizes]
+        layouts = [tiles.layout(h, w, self.tile_size, self.tile_overlap) for h, w in shapes]
+        total = sum(budget * len(lay) for budget, lay in zip(iterations, layouts, strict=True))
+        done, start = 0, time.perf_counter()
         image: np.ndarray | None = None
-        for size, budget in zip(sizes, iterations, strict=True):
-            content_k = resize_long_side(content, size)
-            image = content_k if image is None else resize_to_shape(image, content_k.shape[:2])
-            styles_k = [(resize_long_side(s, max(16, round(size * style_scale))), w) for s, w in styles]
-            loss_fn = objective(content_k) if objective else self.objective(extractor, content_k, styles_k, style_weight)
+        try:
+            for size, budget, layout in zip(sizes, iterations, layouts, strict=True):
+                content_k = resize_long_side(content, size)
+                image = content_k.copy() if image is None else resize_to_shape(image, content_k.shape[:2])
+                style_targets = [cache.get(extractor, self.style_loss, s, key, max(16, round(size * style_scale)),
+                                           resize_long_side) for (s, _), key in zip(styles, style_keys, strict=True)]
+                for tile in layout:
+                    def report(step: int, loss: float, current: Callable, offset: int = done) -> None:
+                        progress(Progress(offset + step, total, loss, time.perf_counter() - start, current))
 
-            def report(step: int, loss: float, current: Callable, offset: int = done) -> None:
-                progress(Progress(offset + step, total, loss, time.perf_counter() - start, current))
-
-            step_fn = self._lbfgs if self.optimizer == "lbfgs" else self._adam
-            image = step_fn(loss_fn, image, budget, report)
-            done += budget
+                    content_targets = compiled.features(tf.constant(content_k[tile.slices][None]))[1]
+                    args = (list(content_targets), style_targets, *weights)
+                    run = self._lbfgs if self.optimizer == "lbfgs" else self._adam
+                    run(compiled, image, tile, args, budget, report)
+                    done += budget
+        except FinishNow:
+            pass
         assert image is not None
-        return image
+        return resize_to_shape(image, _shape_at(content, sizes[-1]))
 
-    def _adam(self, loss_fn: Callable, image: np.ndarray, budget: int, report: Callable) -> np.ndarray:
-        """At most ``budget`` Adam steps with a cosine-decayed rate, clipped to [0, 1]; stops early once converged."""
-        x = tf.Variable(image[None])
-        schedule = tf.keras.optimizers.schedules.CosineDecay(self.learning_rate, max(1, budget), alpha=0.1)
-        optimizer = tf.keras.optimizers.Adam(learning_rate=schedule, beta_1=0.9, epsilon=0.1)
+    def _write(self, image: np.ndarray, tile: tiles.Tile, pixels: np.ndarray) -> None:
+        tiles.blend(image, tile, pixels, self.tile_overlap)
 
-        @tf.function(reduce_retracing=True)
-        def step() -> tf.Tensor:
-            with tf.GradientTape() as tape:
-                loss = loss_fn(x)
-            optimizer.apply_gradients([(tape.gradient(loss, x), x)])
-            x.assign(tf.clip_by_value(x, 0.0, 1.0))
-            return loss
+    def _preview(self, image: np.ndarray, tile: tiles.Tile, pixels: Callable[[], np.ndarray]) -> Callable:
+        def current() -> np.ndarray:
+            if tile.shape == image.shape[:2]:
+                return pixels()
+            copy = image.copy()
+            tiles.blend(copy, tile, pixels(), self.tile_overlap)
+            return copy
+        return current
 
+    def _adam(self, compiled: CompiledSteps, image: np.ndarray, tile: tiles.Tile, args: tuple, budget: int,
+              report: Callable) -> None:
+        """At most ``budget`` Adam steps on one tile of ``image``, written back into it; stops early once converged."""
+        x = tf.constant(image[tile.slices][None])
+        m = v = tf.zeros_like(x)
         best, best_at = float("inf"), 0
-        for i in range(1, budget + 1):
-            loss = float(step())
-            report(i, loss, lambda: x[0].numpy())
-            if loss < best * (1 - self.converged_rel):
-                best, best_at = loss, i
-            elif self.converged_rel > 0 and i > budget * 0.3 and i - best_at >= 20:
-                break  # 20 steps without real progress, past the upsampling transient: converged
-        return x[0].numpy()
+        try:
+            for i in range(1, budget + 1):
+                rate = self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (i - 1) / max(1, budget))))
+                x, m, v, loss_t = compiled.adam_step(x, m, v, tf.constant(float(i)), tf.constant(rate), *args)
+                loss = float(loss_t)
+                report(i, loss, self._preview(image, tile, lambda x=x: x[0].numpy()))
+                if loss < best * (1 - self.converged_rel):
+                    best, best_at = loss, i
+                elif self.converged_rel > 0 and i > budget * 0.3 and i - best_at >= 20:
+                    break  # 20 steps without real progress, past the upsampling transient: converged
+        finally:  # FinishNow included: the work done so far is kept
+            self._write(image, tile, x[0].numpy())
 
-    def _lbfgs(self, loss_fn: Callable, image: np.ndarray, budget: int, report: Callable) -> np.ndarray:
-        """At most ``budget`` L-BFGS-B iterations inside the [0, 1] box; stops early once converged."""
+    def _lbfgs(self, compiled: CompiledSteps, image: np.ndarray, tile: tiles.Tile, args: tuple, budget: int,
+               report: Callable) -> None:
+        """At most ``budget`` L-BFGS-B iterations inside the [0, 1] box on one tile; stops early once converged."""
         import scipy.optimize
 
-        shape = (1, *image.shape)
-
-        @tf.function(reduce_retracing=True)
-        def loss_and_grad(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = loss_fn(x)
-            return loss, tape.gradient(loss, x)
+        shape = (1, *tile.shape, 3)
 
         def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            loss, grad = loss_and_grad(tf.constant(flat.reshape(shape), tf.float32))
+            loss, grad = compiled.loss_and_grad(tf.constant(flat.reshape(shape), tf.float32), *args)
             return float(loss), grad.numpy().ravel().astype(np.float64)
 
         history: list[float] = []
-        best = {"x": image.ravel().astype(np.float64)}
+        best = {"x": image[tile.slices].ravel().astype(np.float64)}
+
+        def pixels() -> np.ndarray:
+            return np.clip(best["x"].reshape(shape[1:]), 0.0, 1.0).astype(np.float32)
 
         def callback(intermediate_result: Any) -> None:  # scipy passes an OptimizeResult by this name
             best["x"] = intermediate_result.x
             history.append(float(intermediate_result.fun))
-            report(len(history), history[-1], lambda: np.clip(best["x"].reshape(image.shape), 0.0, 1.0))
+            report(len(history), history[-1], self._preview(image, tile, pixels))
             if len(history) > 5 and history[-6] - history[-1] < self.converged_rel * abs(history[-6]):
                 raise _StopScale()
 
@@ -298,7 +314,15 @@ class MultiscaleMethod:
                                     callback=callback, options={"maxiter": budget, "maxcor": 20})
         except _StopScale:
             pass
-        return np.clip(best["x"].reshape(image.shape), 0.0, 1.0).astype(np.float32)
+        finally:
+            self._write(image, tile, pixels())
+
+
+def _shape_at(image: np.ndarray, size: int) -> tuple[int, int]:
+    """(height, width) of ``image`` scaled to long side ``size`` (as resize_long_side makes it)."""
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 METHODS: dict[str, Any] = {"multiscale": MultiscaleMethod(), "seed": SeedMethod()}

@@ -8,7 +8,11 @@ from typing import Any
 
 
 class Cancelled(Exception):
-    """Raised by a progress callback to stop a run."""
+    """Raised by a progress callback to stop a run and discard it."""
+
+
+class FinishNow(Exception):
+    """Raised by a progress callback to end a run early and keep the image it has reached."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ MAX_CLOCK_SKEW_S = 300.0  # messages older or newer than this are refused
 PING = "ping"
 STYLIZE = "stylize"
 CANCEL = "cancel"
+FINISH = "finish"  # stop optimizing now and send the best result so far
 # server -> client
 PONG = "pong"
 ACCEPTED = "accepted"
@@ -56,7 +57,7 @@ RESULT = "result"
 CANCELLED = "cancelled"
 ERROR = "error"
 
-CLIENT_TYPES = frozenset({PING, STYLIZE, CANCEL})
+CLIENT_TYPES = frozenset({PING, STYLIZE, CANCEL, FINISH})
 SERVER_TYPES = frozenset({PONG, ACCEPTED, PROGRESS, KEEPALIVE, RESULT, CANCELLED, ERROR})
 
 # --- error codes: each names one problem a user or client can act on ----------

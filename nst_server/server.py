@@ -68,6 +68,7 @@ class Job:
     accepted_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     cancel_requested_at: float | None = None
+    finish_requested: bool = False
     timed_out: bool = False
     last_sent: float = field(default_factory=time.monotonic)
 
@@ -255,6 +256,13 @@ class StyleServer:
                 if job is None or job.client != client:
                     raise ProtocolError("unknown_job", "no such job for this client")
                 self._cancel(job)
+            elif message.type == protocol.FINISH:
+                job = self._jobs.get(protocol.job_id(message.header))
+                if job is None or job.client != client:
+                    raise ProtocolError("unknown_job", "no such job for this client")
+                job.finish_requested = True
+                if job is self._running:
+                    self.worker.finish()
         except ProtocolError as exc:
             self._send(sock, client, protocol.error_header(exc.code, exc.message, message.header.get("job")))
 
@@ -339,6 +347,8 @@ class StyleServer:
             self._running = job
             job.started_at = time.monotonic()
             self.worker.submit(job.id, job.work)
+            if job.finish_requested:  # asked to finish while queued: one step, then the result
+                self.worker.finish()
             for waiting in self._pending:  # everyone moved up one place
                 self._send(sock, waiting.client, protocol.new_header(
                     protocol.KEEPALIVE, job=waiting.id, queue_position=self._position(waiting)))

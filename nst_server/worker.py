@@ -3,7 +3,8 @@ cannot take the server's socket down, and a stuck job can be killed outright.
 
 The server process (no TensorFlow) talks to the worker over a multiprocessing
 pipe: it sends validated jobs as raw bytes, the worker sends back progress, a
-result or an error.  A shared event cancels the running job at its next step.
+result or an error.  Shared events cancel the running job at its next step, or
+finish it there (the image reached so far becomes the result).
 The worker builds the network once and keeps it warm between jobs.
 """
 
@@ -44,10 +45,11 @@ def make_preview(image: Any) -> tuple[int, int, bytes]:
     return pixels.shape[1], pixels.shape[0], pixels.tobytes()
 
 
-def _worker_main(conn: Connection, cancel: Any, weights_files: dict[str, str], progress_interval: float) -> None:
+def _worker_main(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, str],
+                 progress_interval: float) -> None:
     """Entry point of the worker process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from nst_server.engine import METHODS, Cancelled, StyleTransferEngine
+    from nst_server.engine import METHODS, Cancelled, FinishNow, StyleTransferEngine
     from nst_server.jobs import prepare, run_stylize
     from nst_server.protocol import ProtocolError
     from nst_server.weights import WeightsMissing
@@ -70,6 +72,8 @@ def _worker_main(conn: Connection, cancel: Any, weights_files: dict[str, str], p
             nonlocal last, last_preview
             if cancel.is_set():
                 raise Cancelled()
+            if finish.is_set():
+                raise FinishNow()
             now = time.monotonic()
             if p.step == p.total or now - last >= progress_interval:
                 last = now
@@ -106,6 +110,7 @@ class EngineWorker:
         self._process: Any = None
         self._conn: Connection | None = None
         self.cancel_event = self._ctx.Event()
+        self.finish_event = self._ctx.Event()
 
     @property
     def pid(self) -> int | None:
@@ -116,7 +121,7 @@ class EngineWorker:
         self.cancel_event.clear()
         self._process = self._ctx.Process(
             target=_worker_main,
-            args=(child_end, self.cancel_event, self._weights_files, self._progress_interval),
+            args=(child_end, self.cancel_event, self.finish_event, self._weights_files, self._progress_interval),
             name="nst-engine",
             daemon=True,
         )
@@ -136,10 +141,14 @@ class EngineWorker:
     def submit(self, job_id: str, job: WorkerJob) -> None:
         assert self._conn is not None
         self.cancel_event.clear()
+        self.finish_event.clear()
         self._conn.send(("job", job_id, job))
 
     def cancel(self) -> None:
         self.cancel_event.set()
+
+    def finish(self) -> None:
+        self.finish_event.set()
 
     def poll(self) -> list[tuple]:
         """Messages the worker has sent so far (never blocks)."""

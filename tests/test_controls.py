@@ -138,6 +138,7 @@ def test_cancel_returns_within_one_step_of_the_default_method(trained_engine, co
 
 def test_presets_order_the_work(trained_engine):
     method = METHODS["multiscale"]
-    totals = {p: sum(method.iterations(Settings(preset=p), 3)) for p in ("preview", "balanced", "high")}
+    sizes = [128, 181, 256]
+    totals = {p: sum(method.iterations(Settings(preset=p), sizes)) for p in ("preview", "balanced", "high")}
     assert totals["preview"] < totals["balanced"] < totals["high"]
-    assert sum(method.iterations(Settings(steps=90), 3)) == pytest.approx(90, abs=2)
+    assert sum(method.iterations(Settings(steps=90), sizes)) == pytest.approx(90, abs=2)

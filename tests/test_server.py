@@ -83,6 +83,32 @@ def test_cancel_stops_a_running_job_within_a_step(conn):
     assert conn.ping() is not None
 
 
+def test_finish_ends_a_running_job_with_the_image_reached_so_far(conn):
+    """The plug-in's Stop: no waiting for 10000 steps, and the result is a stylized layer, not an error."""
+    desc, pixels = layer(64, 64)
+    conn.send(stylize_header(desc, ENDLESS, "to-finish"), [pixels, style_file().data])
+    while (message := conn.receive(20)) is not None and not (message.type == protocol.PROGRESS
+                                                              and message.header["step"] >= 3):
+        pass
+    assert message is not None
+    conn.finish("to-finish")
+    asked, last_step = time.monotonic(), message.header["step"]
+    while (message := conn.receive(10)) is not None and message.type not in (protocol.RESULT, protocol.ERROR):
+        last_step = message.header.get("step", 0)
+    assert message is not None and message.type == protocol.RESULT, message and message.header
+    assert time.monotonic() - asked < 5 and last_step < 100
+    out = np.frombuffer(message.buffers[0], np.uint8).reshape(desc.height, desc.width, 4)
+    src = np.frombuffer(pixels, np.uint8).reshape(desc.height, desc.width, 4)
+    np.testing.assert_array_equal(out[..., 3], src[..., 3])
+    assert np.abs(out[..., :3].astype(int) - src[..., :3]).mean() > 0.5  # some of the work is in it
+
+
+def test_finish_of_an_unknown_job_is_refused(conn):
+    conn.finish("no-such-job")
+    message = conn.receive(5)
+    assert message is not None and message.type == protocol.ERROR and message.header["code"] == "unknown_job"
+
+
 def run_serve(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nst_server", "serve", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=120)

@@ -1,0 +1,78 @@
+"""The default method's compiled steps: objective, gradient and Adam update as one graph.
+
+Everything that changes between requests or scales (the image, the optimizer's
+moments, the targets, the weights, the learning rate) is an argument with
+unknown height and width, so each function is traced once per network, style
+loss and number of styles, and then serves every size without retracing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from nst_server import losses
+
+BETA_1, BETA_2, EPSILON = 0.9, 0.999, 0.1  # epsilon 0.1: pixel gradients are tiny; steadier than 1e-7
+
+
+def _spec(*shape: int | None) -> tf.TensorSpec:
+    return tf.TensorSpec(shape, tf.float32)
+
+
+class CompiledSteps:
+    """``adam_step``, ``loss_and_grad`` and ``features`` for one extractor, loss kind and style count."""
+
+    def __init__(self, extractor: Any, kind: str, n_styles: int) -> None:
+        if kind not in ("gram", "meancov"):
+            raise ValueError(f"unknown style loss {kind!r}")
+        self.extractor, self.kind, self.n_styles = extractor, kind, n_styles
+        channels = [int(o.shape[-1]) for o in extractor.model.outputs]
+        style_channels, content_channels = channels[: extractor.num_style], channels[extractor.num_style:]
+        image = _spec(1, None, None, 3)
+        content = [_spec(1, None, None, c) for c in content_channels]
+        per_style = ([_spec(1, c, c) for c in style_channels] if kind == "gram"
+                     else [(_spec(1, c), _spec(1, c, c)) for c in style_channels])
+        targets = [content, [per_style] * n_styles, _spec(n_styles), _spec(), _spec()]
+        self.loss_and_grad = tf.function(self._loss_and_grad, input_signature=[image, *targets])
+        self.adam_step = tf.function(self._adam_step, input_signature=[image, image, image, _spec(), _spec(), *targets])
+        self.features = tf.function(lambda x: extractor(x), input_signature=[image])
+
+    def loss(self, image: tf.Tensor, content_targets: list, style_targets: list, style_weights: tf.Tensor,
+             content_weight: tf.Tensor, tv_weight: tf.Tensor) -> tf.Tensor:
+        """Weighted style terms (one per style image) + content + total variation."""
+        style_feats, content_feats = self.extractor(image)
+        if self.kind == "gram":
+            stats = [losses.gram_matrix(f) for f in style_feats]
+            terms = [losses.style_loss(stats, t, 1.0) * style_weights[i] for i, t in enumerate(style_targets)]
+        else:
+            stats = [losses.mean_covariance(f) for f in style_feats]
+            terms = [losses.mean_covariance_style_loss(stats, t, 1.0) * style_weights[i]
+                     for i, t in enumerate(style_targets)]
+        return (tf.add_n(terms) + losses.content_loss(content_feats, content_targets, content_weight)
+                + losses.total_variation_loss(image, tv_weight))
+
+    def _loss_and_grad(self, image: tf.Tensor, *targets: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            loss = self.loss(image, *targets)
+        return loss, tape.gradient(loss, image)
+
+    def _adam_step(self, image: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor, learning_rate: tf.Tensor,
+                   *targets: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """One Adam step (Keras's form of the update), the image clipped to [0, 1]."""
+        loss, grad = self._loss_and_grad(image, *targets)
+        m = BETA_1 * m + (1 - BETA_1) * grad
+        v = BETA_2 * v + (1 - BETA_2) * tf.square(grad)
+        alpha = learning_rate * tf.sqrt(1 - BETA_2**t) / (1 - BETA_1**t)
+        image = tf.clip_by_value(image - alpha * m / (tf.sqrt(v) + EPSILON), 0.0, 1.0)
+        return image, m, v, loss
+
+
+def compiled_steps(extractor: Any, kind: str, n_styles: int) -> CompiledSteps:
+    """The extractor's compiled steps, made on first use and kept with it."""
+    key = (kind, n_styles)
+    if key not in extractor.compiled:
+        extractor.compiled[key] = CompiledSteps(extractor, kind, n_styles)
+    return extractor.compiled[key]
