@@ -39,9 +39,8 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
         return [0]
     count = -(-(length - overlap) // (tile - overlap))  # ceil
     last = length - tile
-    starts = sorted({min(last, round(i * last / (count - 1) / ALIGN) * ALIGN) for i in range(count)})
-    starts[-1] = last
-    return starts
+    inner = {min(last, round(i * last / (count - 1) / ALIGN) * ALIGN) for i in range(1, count - 1)}
+    return sorted({0, last} | inner)
 
 
 def layout(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
