@@ -34,6 +34,7 @@ from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(PLUGIN_DIR))  # install.py puts the shared nst_server modules here
+sys.path.append(str(PLUGIN_DIR / "vendor"))  # pyzmq built for this Python by install.py, when the system has none
 
 from nst_server import protocol  # noqa: E402  (standard library only)
 
@@ -68,23 +69,18 @@ def server_config() -> dict:
 
 
 def open_connection(config: dict):
-    """A connection to the server that ``config`` (server.json) names, started when needed."""
-    try:
-        import zmq  # noqa: F401
-    except ImportError:
-        raise PluginError(
-            "GIMP's Python cannot import pyzmq, which the plug-in needs to talk to the server. "
-            "On Debian or Ubuntu: 'sudo apt install python3-zmq'; then run 'python3 install.py' again."
-        ) from None
-    from nst_server import client, runtime
+    """A connection to the server that ``config`` (server.json) names, started when needed.
 
+    Through GIMP's pyzmq (the system's, or the copy install.py put in ``vendor``),
+    or else through the stdio bridge helper (nst_server/link.py decides).
+    """
+    from nst_server import errors, link
+
+    Gimp.progress_set_text("Style transfer: connecting to the remote server..." if config.get("remote")
+                           else "Style transfer: starting the server...")
     try:
-        if config.get("remote"):
-            Gimp.progress_set_text("Style transfer: connecting to the remote server...")
-            return client.connect_remote(runtime.RuntimeInfo.from_json(config["remote"]))
-        Gimp.progress_set_text("Style transfer: starting the server...")
-        return client.connect(config.get("command"))
-    except client.ClientError as exc:
+        return link.open_connection(config)
+    except errors.ClientError as exc:
         raise PluginError(str(exc)) from None
 
 
@@ -250,6 +246,7 @@ class JobControl:
         """A message of the current job: learn its id, and send a press that came before it."""
         if self.job is None and header.get("job"):
             self.job = header["job"]
+            trace("job", None, job=self.job)
             self._send()
 
     def _send(self) -> None:
@@ -421,7 +418,7 @@ def find_targets(image, drawables) -> tuple[list, bool]:
 def stylize_all(image, targets, has_selection, style, params, args, progress, control) -> int:
     """Every target in turn, each with its live layer; returns how many results were kept."""
     style_name, style_bytes, style_origin = style
-    from nst_server import client
+    from nst_server import errors as client  # ClientError for pyzmq and the bridge alike (no pyzmq needed)
 
     conn = open_connection(server_config())
     control.conn = conn

@@ -95,6 +95,16 @@ class GimpEnvironment:
             full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
+    def popen(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        """Like ``run`` but in the background (a test that acts while GIMP works)."""
+        full_env = {**self.base_env(), **env}
+        if self.root is None:
+            cmd = argv
+        else:
+            cmd = ["chroot", str(self.root), "env", "-i", *(f"{k}={v}" for k, v in full_env.items()), *argv]
+            full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        return subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     @contextlib.contextmanager
     def ready(self) -> Iterator[GimpEnvironment]:
         """TensorFlow needs /proc; mount it in the chroot for the duration."""

@@ -1,0 +1,205 @@
+# Runs inside gimp-console-3.0's python-fu-eval (Gimp, Gegl, Gio, GLib are given).
+# Builds the images of the workflow cases named in spec.json (beside this run's NST_E2E_DIR),
+# calls plug-in-style-transfer through the PDB the way a script would, and writes what GIMP
+# ends up holding to out/report.json (+ raw pixel files).
+import json
+import os
+import time
+from pathlib import Path
+
+from gi.repository import Gegl, Gimp, Gio
+
+here = Path(os.environ["NST_E2E_DIR"])
+spec = json.loads((here / "spec.json").read_text())
+out = Path(spec["out"])
+out.mkdir(parents=True, exist_ok=True)
+PARASITE = "gimp-style-transfer-parameters"
+W, H = 64, 48
+
+
+def pixels(drawable, fmt="R'G'B'A u8"):
+    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
+    return bytes(drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP))
+
+
+def save(name, data):
+    (out / name).write_bytes(data)
+    return name
+
+
+def describe(image, prefix):
+    """Every layer (groups' children too) in stack order, with its pixels and provenance."""
+    result = []
+
+    def walk(items, parent):
+        for layer in items:
+            entry = {
+                "name": layer.get_name(), "parent": parent, "offsets": list(layer.get_offsets()[-2:]),
+                "size": [layer.get_width(), layer.get_height()], "group": layer.is_group(),
+                "type": layer.type().value_nick,
+                "raw": save(f"{prefix}-{len(result)}.raw", pixels(layer)),
+                "mask": None, "provenance": None,
+            }
+            if not image.get_precision().value_nick.startswith("u8"):
+                entry["raw_float"] = save(f"{prefix}-{len(result)}-float.raw", pixels(layer, "R'G'B'A float"))
+            mask = layer.get_mask()
+            if mask is not None:
+                entry["mask"] = save(f"{prefix}-{len(result)}-mask.raw", pixels(mask, "Y u8"))
+            parasite = layer.get_parasite(PARASITE)
+            if parasite is not None:
+                entry["provenance"] = json.loads(bytes(parasite.get_data()).decode())
+            result.append(entry)
+            if layer.is_group():
+                walk(layer.get_children(), layer.get_name())
+
+    walk(image.get_layers(), None)
+    return result
+
+
+def visible(image, name):
+    """The image as it looks (all layers composited), saved raw at canvas size."""
+    layer = Gimp.Layer.new_from_visible(image, image, "visible")
+    data = pixels(layer)
+    layer.delete()
+    return save(name, data)
+
+
+def add_layer(image, name, width, height, offsets, parent=None, alpha=True, load=None):
+    if load:
+        layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(load))
+        layer.set_name(name)
+    else:
+        kind = Gimp.ImageType.RGBA_IMAGE if alpha else Gimp.ImageType.RGB_IMAGE
+        if image.get_base_type() == Gimp.ImageBaseType.GRAY:
+            kind = Gimp.ImageType.GRAYA_IMAGE if alpha else Gimp.ImageType.GRAY_IMAGE
+        layer = Gimp.Layer.new(image, name, width, height, kind, 100.0, Gimp.LayerMode.NORMAL)
+        layer.fill(Gimp.FillType.WHITE)
+    image.insert_layer(layer, parent, 0)
+    if (layer.get_width(), layer.get_height()) != (width, height):
+        layer.scale(width, height, False)  # only once it is in the image
+    layer.set_offsets(*offsets)
+    return layer
+
+
+def new_image(width, height, base=Gimp.ImageBaseType.RGB, precision=None):
+    if precision is None:
+        image = Gimp.Image.new(width, height, base)
+    else:
+        image = Gimp.Image.new_with_precision(width, height, base, precision)
+    background = add_layer(image, "Background", width, height, (0, 0), alpha=False)
+    background.fill(Gimp.FillType.WHITE)
+    return image
+
+
+def call(image, drawables, **overrides):
+    procedure = Gimp.get_pdb().lookup_procedure("plug-in-style-transfer")
+    config = procedure.create_config()
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", drawables)
+    config.set_property("style-file", Gio.File.new_for_path(spec["style"]))
+    for name, value in {**spec["params"], **overrides}.items():
+        config.set_property(name, value)
+    started = time.monotonic()
+    result = procedure.run(config)
+    message = result.index(1) if result.length() > 1 else None
+    return {"status": result.index(0).value_nick, "seconds": round(time.monotonic() - started, 2),
+            "message": None if message is None else str(getattr(message, "message", message))}
+
+
+def run_case(name, image, drawables, **overrides):
+    report = {"before": describe(image, f"{name}-before"), "visible_before": visible(image, f"{name}-vis-before.raw")}
+    bounds = Gimp.Selection.bounds(image)
+    report["selection_bounds"] = list(bounds[-4:]) if bounds[1] else None  # x1, y1, x2, y2
+    report.update(call(image, drawables, **overrides))
+    report["after"] = describe(image, f"{name}-after")
+    report["visible_after"] = visible(image, f"{name}-vis-after.raw")
+    report["canvas"] = [image.get_width(), image.get_height()]
+    return report
+
+
+# --- the cases -----------------------------------------------------------------
+def case_two_layers():
+    """Two selected layers: one larger than the canvas at negative offsets, one with a transparent half."""
+    image = new_image(120, 90)
+    big = add_layer(image, "Big", 150, 100, (-20, -10), load=spec["content"])
+    small = add_layer(image, "Small", W, H, (50, 36), load=spec["content"])
+    small.add_alpha()
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 36, W // 2, H)  # left half of Small: transparent
+    small.edit_clear()
+    Gimp.Selection.none(image)
+    return image, [big, small], {}
+
+
+def case_selection():
+    """An elliptical, feathered selection: only it changes, through the result's mask."""
+    image = new_image(96, 72)
+    photo = add_layer(image, "Photo", 96, 72, (0, 0), load=spec["content"])
+    image.select_ellipse(Gimp.ChannelOps.REPLACE, 24, 16, 48, 36)
+    Gimp.Selection.feather(image, 8.0)
+    return image, [photo], {}
+
+
+def case_grey():
+    image = new_image(80, 60, Gimp.ImageBaseType.GRAY)
+    photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
+    return image, [photo], {}
+
+
+def case_deep():
+    image = new_image(80, 60, Gimp.ImageBaseType.RGB, Gimp.Precision.U16_NON_LINEAR)
+    photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
+    return image, [photo], {}
+
+
+def case_group():
+    image = new_image(100, 80)
+    group = Gimp.GroupLayer.new(image, "Group")
+    image.insert_layer(group, None, 0)
+    add_layer(image, "Inside photo", W, H, (10, 10), parent=group, load=spec["content"])
+    small = add_layer(image, "Inside square", 30, 30, (50, 40), parent=group)
+    small.fill(Gimp.FillType.FOREGROUND)
+    return image, [group], {}
+
+
+def case_style_layer():
+    """The style comes from a layer of another open image; no style file at all."""
+    image = new_image(80, 60)
+    photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
+    style_image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(spec["style"]))
+    style_layer = style_image.get_layers()[0]
+    style_layer.set_name("Painting")
+    return image, [photo], {"style-file": None, "style-layer": style_layer}
+
+
+def case_every_argument():
+    image = new_image(80, 60)
+    photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
+    return image, [photo], dict(spec["every_argument"])
+
+
+def case_indexed():
+    image = new_image(80, 60)
+    photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
+    image.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, "")
+    return image, [photo], {}
+
+
+def case_single():
+    """One plain layer, for the live preview, Stop, Cancel and kill runs."""
+    image = new_image(80, 60)
+    photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
+    photo.attach_parasite(Gimp.Parasite.new("unrelated", Gimp.PARASITE_PERSISTENT, list(b"keep me")))
+    return image, [photo], {}
+
+
+reports = {}
+for case in spec["cases"]:
+    image, drawables, overrides = globals()[f"case_{case}"]()
+    try:
+        reports[case] = run_case(case, image, drawables, **overrides)
+        reports[case]["precision"] = image.get_precision().value_nick
+    except Exception as exc:  # a failure of the test harness itself: report it, keep going
+        reports[case] = {"status": "harness-error", "message": f"{type(exc).__name__}: {exc}"}
+    (out / "report.json").write_text(json.dumps(reports, indent=1))
+for image in Gimp.get_images():
+    image.delete()

@@ -1,0 +1,319 @@
+"""The artist's workflow (issue 5) in a real GIMP 3: the plug-in through the PDB, a real server.
+
+One GIMP run builds several small images and calls the procedure on each (two
+selected layers, a feathered selection, grey, 16-bit, a group, a style layer,
+every argument, indexed); other runs use the plug-in's test hooks: a trace file
+of what GIMP holds in the result layer at each change (read back from GIMP),
+and a press of the progress window's Stop or Cancel after the first live
+preview; one run is killed with SIGKILL in the middle of the job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.gimp import GimpEnvironment
+from tests.test_gimp_e2e import gimp, installed, stop_server, workspace  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.gimp
+
+SUPPORT = Path(__file__).parent / "support"
+STYLE = "starry_night"
+QUICK = {"size": 64, "steps": 3, "strength": 70, "preset": "preview"}
+# Long enough for the server's previews (one every 2 s) to reach the plug-in more than once.
+LONG = {"size": 64, "steps": 600, "strength": 70, "preset": "preview"}
+EVERY_ARGUMENT = {"strength": 85, "preset": "preview", "preserve-colors": True, "style-scale": 1.5, "seed": 7,
+                  "size": 48, "steps": 4}
+MAIN_CASES = ["two_layers", "selection", "grey", "deep", "group", "style_layer", "every_argument", "indexed"]
+
+
+@pytest.fixture(scope="module")
+def ws(gimp, workspace, installed):  # noqa: F811
+    shutil.copyfile(SUPPORT / "gimp_workflow_batch.py", gimp.outside(f"{workspace['ws']}/gimp_workflow_batch.py"))
+    yield workspace
+    stop_server(gimp.outside(f"{workspace['ws']}/workflow/run"))
+
+
+def env_for(space, run: str, **extra: str) -> dict[str, str]:
+    w = space["ws"]
+    return {
+        "GIMP3_DIRECTORY": f"{w}/profile", "NST_DATA_DIR": space["data"], "NST_STATE_DIR": f"{w}/state",
+        "NST_RUNTIME_DIR": f"{w}/workflow/run",  # one server for every run of this module
+        "NST_E2E_DIR": f"{w}/{run}", **extra,
+    }
+
+
+def prepare(genv: GimpEnvironment, space, run: str, cases: list[str], params: dict) -> Path:
+    w = space["ws"]
+    run_dir = genv.outside(f"{w}/{run}")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    spec = {"cases": cases, "content": f"{w}/content.png", "style": f"{w}/{STYLE}.jpg", "params": params,
+            "every_argument": EVERY_ARGUMENT, "out": f"{w}/{run}/out"}
+    (run_dir / "spec.json").write_text(json.dumps(spec))
+    return run_dir
+
+
+def gimp_argv(space) -> list[str]:
+    return ["gimp-console-3.0", "-nis", "--batch-interpreter=python-fu-eval",
+            "-b", f"exec(open('{space['ws']}/gimp_workflow_batch.py').read())", "--quit"]
+
+
+def run_gimp(genv, space, run: str, cases: list[str], params: dict, **extra_env: str) -> dict:
+    run_dir = prepare(genv, space, run, cases, params)
+    started = time.monotonic()
+    result = genv.run(gimp_argv(space), env_for(space, run, **extra_env), timeout=600)
+    print(f"GIMP ran {time.monotonic() - started:.1f} s; exit {result.returncode}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return load_report(run_dir)
+
+
+def load_report(run_dir: Path) -> dict:
+    report = json.loads((run_dir / "out" / "report.json").read_text())
+    for case in report.values():
+        case["dir"] = run_dir / "out"
+        print(case.get("status"), case.get("seconds"), case.get("message"))
+    return report
+
+
+def trace_of(run_dir: Path) -> list[dict]:
+    path = run_dir / "trace.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def rgba(case: dict, entry: dict, key: str = "raw") -> np.ndarray:
+    width, height = entry["size"]
+    dtype = np.float32 if key == "raw_float" else np.uint8
+    return np.frombuffer((case["dir"] / entry[key]).read_bytes(), dtype).reshape(height, width, 4)
+
+
+def visible(case: dict, key: str) -> np.ndarray:
+    width, height = case["canvas"]
+    return np.frombuffer((case["dir"] / case[key]).read_bytes(), np.uint8).reshape(height, width, 4).astype(int)
+
+
+def layer(case: dict, name: str, stage: str = "after") -> dict:
+    return next(entry for entry in case[stage] if entry["name"] == name)
+
+
+def names(case: dict, stage: str = "after") -> list[str]:
+    return [entry["name"] for entry in case[stage] if entry["parent"] is None]
+
+
+def changed(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a[..., :3].astype(int) - b[..., :3].astype(int)).mean())
+
+
+def assert_untouched(case: dict) -> None:
+    """The image exactly as before: same layers, same pixels, same look."""
+    assert [(e["name"], e["offsets"], e["size"]) for e in case["after"]] == \
+        [(e["name"], e["offsets"], e["size"]) for e in case["before"]]
+    for before, after in zip(case["before"], case["after"], strict=True):
+        np.testing.assert_array_equal(rgba(case, after), rgba(case, before))
+    np.testing.assert_array_equal(visible(case, "visible_after"), visible(case, "visible_before"))
+
+
+@pytest.fixture(scope="module")
+def main_run(gimp, ws):  # noqa: F811
+    return run_gimp(gimp, ws, "main", MAIN_CASES, QUICK)
+
+
+# --- one GIMP run, many images ---------------------------------------------------
+def test_two_selected_layers_each_get_their_result_above_them(main_run):
+    case = main_run["two_layers"]
+    assert case["status"] == "success", case["message"]
+    assert names(case) == [f"Small ({STYLE})", "Small", f"Big ({STYLE})", "Big", "Background"]
+    for source_name in ("Big", "Small"):
+        source, result = layer(case, source_name), layer(case, f"{source_name} ({STYLE})")
+        # The result has the source's size and offsets: Big is larger than the canvas and starts outside it.
+        assert result["size"] == source["size"] and result["offsets"] == source["offsets"]
+        opaque = rgba(case, source)[..., 3] > 0
+        diff = changed(rgba(case, result)[opaque], rgba(case, source)[opaque])
+        print(f"{source_name}: size {result['size']} offsets {result['offsets']} mean change {diff:.1f}")
+        assert diff > 2
+        record = result["provenance"]
+        assert record["source"] == source_name and record["style"]["file"].endswith(f"{STYLE}.jpg")
+        assert record["args"]["strength"] == QUICK["strength"] and record["params"]["size"] == QUICK["size"]
+    assert layer(case, "Big")["offsets"] == [-20, -10] and layer(case, "Big")["size"] == [150, 100]
+
+
+def test_source_alpha_is_kept(main_run):
+    case = main_run["two_layers"]
+    source, result = layer(case, "Small"), layer(case, f"Small ({STYLE})")
+    alpha = rgba(case, source)[..., 3]
+    assert (alpha == 0).sum() > 1000 and (alpha == 255).sum() > 1000  # a transparent left half
+    np.testing.assert_array_equal(rgba(case, result)[..., 3], alpha)
+
+
+def test_feathered_elliptical_selection_changes_only_the_selected_area(main_run):
+    case = main_run["selection"]
+    assert case["status"] == "success", case["message"]
+    assert names(case) == [f"Photo ({STYLE})", "Photo", "Background"]
+    x1, y1, x2, y2 = case["selection_bounds"]
+    result = layer(case, f"Photo ({STYLE})")
+    assert result["offsets"] == [x1, y1] and result["size"] == [x2 - x1, y2 - y1]
+    mask = np.frombuffer((case["dir"] / result["mask"]).read_bytes(), np.uint8).reshape(y2 - y1, x2 - x1)
+    soft = int(((mask > 10) & (mask < 245)).sum())
+    assert soft > 50, "a feathered selection gives a mask with soft edges"
+    before, after = visible(case, "visible_before"), visible(case, "visible_after")
+    outside = np.ones(before.shape[:2], bool)
+    outside[y1:y2, x1:x2] = mask == 0
+    np.testing.assert_array_equal(after[outside], before[outside])
+    cy, cx = (y1 + y2) // 2, (x1 + x2) // 2
+    centre = changed(after[cy - 6:cy + 6, cx - 6:cx + 6], before[cy - 6:cy + 6, cx - 6:cx + 6])
+    print(f"selection bounds {case['selection_bounds']}, soft mask pixels {soft}, "
+          f"unchanged outside {int(outside.sum())} px, mean change at the centre {centre:.1f}")
+    assert centre > 2
+
+
+def test_grey_image(main_run):
+    case = main_run["grey"]
+    assert case["status"] == "success", case["message"]
+    source, result = layer(case, "Photo"), layer(case, f"Photo ({STYLE})")
+    assert result["type"] == "graya-image"
+    pixels = rgba(case, result)
+    assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+    assert changed(pixels, rgba(case, source)) > 2
+
+
+def test_16_bit_image_is_read_and_written_in_float(main_run):
+    case = main_run["deep"]
+    assert case["status"] == "success", case["message"]
+    assert case["precision"] == "u16-non-linear"
+    source, result = layer(case, "Photo"), layer(case, f"Photo ({STYLE})")
+    red = rgba(case, result, "raw_float")[..., 0]
+    levels = len(np.unique(red))
+    print(f"16-bit result: {levels} distinct red levels (8 bits would allow at most 256)")
+    assert levels > 256
+    assert changed(rgba(case, result), rgba(case, source)) > 2
+
+
+def test_layer_group_is_stylized_as_it_looks_and_the_result_goes_above_it(main_run):
+    case = main_run["group"]
+    assert case["status"] == "success", case["message"]
+    assert names(case) == [f"Group ({STYLE})", "Group", "Background"]
+    group, result = layer(case, "Group"), layer(case, f"Group ({STYLE})")
+    assert result["parent"] is None and not result["group"]
+    assert result["size"] == group["size"] and result["offsets"] == group["offsets"]
+    assert [e["name"] for e in case["after"] if e["parent"] == "Group"] == ["Inside square", "Inside photo"]
+    assert changed(rgba(case, result), rgba(case, group)) > 2
+
+
+def test_style_from_a_layer_of_another_open_image(main_run):
+    case = main_run["style_layer"]
+    assert case["status"] == "success", case["message"]
+    result = layer(case, "Photo (Painting)")
+    assert result["provenance"]["style"]["layer"] == "Painting"
+    assert "file" not in result["provenance"]["style"]
+    assert changed(rgba(case, result), rgba(case, layer(case, "Photo"))) > 2
+
+
+def test_non_interactive_call_with_every_argument(main_run):
+    case = main_run["every_argument"]
+    assert case["status"] == "success", case["message"]
+    result = layer(case, f"Photo ({STYLE})")
+    record = result["provenance"]
+    assert record["args"] == EVERY_ARGUMENT
+    assert record["params"]["preserve_colors"] == "luminance" and record["params"]["style_scale"] == 1.5
+    assert result["size"] == layer(case, "Photo")["size"]
+
+
+def test_indexed_image_is_refused_with_a_message(main_run):
+    case = main_run["indexed"]
+    print(case["status"], case["message"])
+    assert case["status"] in ("execution-error", "calling-error")
+    assert case["message"] and "ndexed" in case["message"]
+    assert_untouched(case)
+
+
+# --- live preview, Stop, Cancel, kill ------------------------------------------------
+def test_live_preview_refreshes_the_new_layer_before_the_result(gimp, ws):  # noqa: F811
+    report = run_gimp(gimp, ws, "preview", ["single"], LONG, NST_PLUGIN_TRACE=f"{ws['ws']}/preview/trace.jsonl")
+    case = report["single"]
+    assert case["status"] == "success", case["message"]
+    events = trace_of(gimp.outside(f"{ws['ws']}/preview"))
+    kinds = [e["event"] for e in events if e["event"] != "job"]
+    print(kinds, f"run {case['seconds']} s")
+    assert kinds[0] == "created" and kinds[-1] == "final"
+    created = next(e for e in events if e["event"] == "created")
+    final = events[-1]
+    previews = [e for e in events if e["event"] == "preview"]
+    assert previews, "no live preview reached the layer"
+    assert all(e["name"] == f"Photo ({STYLE}) (styling…)" for e in [created, *previews])
+    assert final["name"] == f"Photo ({STYLE})"
+    distinct = {e["sha"] for e in previews} - {created["sha"], final["sha"]}
+    print(f"{len(previews)} previews, {len(distinct)} distinct from the first and the final pixels")
+    assert distinct
+    # What the trace saw last is what the image holds.
+    import hashlib
+    assert hashlib.sha256(rgba(case, layer(case, f"Photo ({STYLE})")).tobytes()).hexdigest() == final["sha"]
+
+
+def server_log(gimp, ws) -> str:  # noqa: F811
+    path = gimp.outside(f"{ws['ws']}/state/server.log")
+    return path.read_text() if path.exists() else ""
+
+
+def test_cancel_leaves_the_image_exactly_as_before(gimp, ws):  # noqa: F811
+    report = run_gimp(gimp, ws, "cancel", ["single"], LONG, NST_PLUGIN_TRACE=f"{ws['ws']}/cancel/trace.jsonl",
+                      NST_PLUGIN_TEST_PRESS="cancel")
+    case = report["single"]
+    assert case["status"] == "cancel", case["message"]
+    events = trace_of(gimp.outside(f"{ws['ws']}/cancel"))
+    print([e["event"] for e in events], f"run {case['seconds']} s")
+    assert [e["event"] for e in events if e["event"] in ("preview", "removed", "final")] == ["preview", "removed"]
+    assert_untouched(case)
+    job = next(e["job"] for e in events if e["event"] == "job")
+    assert f"job {job} cancelled" in server_log(gimp, ws)
+
+
+def test_stop_keeps_the_result_so_far(gimp, ws):  # noqa: F811
+    report = run_gimp(gimp, ws, "stop", ["single"], LONG, NST_PLUGIN_TRACE=f"{ws['ws']}/stop/trace.jsonl",
+                      NST_PLUGIN_TEST_PRESS="stop")
+    case = report["single"]
+    assert case["status"] == "success", case["message"]
+    events = trace_of(gimp.outside(f"{ws['ws']}/stop"))
+    print([e["event"] for e in events], f"run {case['seconds']} s")
+    assert [e["event"] for e in events if e["event"] in ("preview", "final")] == ["preview", "final"]
+    result = layer(case, f"Photo ({STYLE})")
+    assert result["provenance"]["stopped_early"] is True
+    assert changed(rgba(case, result), rgba(case, layer(case, "Photo"))) > 2
+
+
+def test_sigkill_of_the_plug_in_cancels_the_server_job(gimp, ws):  # noqa: F811
+    run_dir = prepare(gimp, ws, "kill", ["single"], LONG)
+    trace = run_dir / "trace.jsonl"
+    process = gimp.popen(gimp_argv(ws), env_for(ws, "kill", NST_PLUGIN_TRACE=f"{ws['ws']}/kill/trace.jsonl"))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(e["event"] == "preview" for e in trace_of(run_dir)):
+            assert process.poll() is None, "GIMP ended before the first preview"
+            time.sleep(0.2)
+        events = trace_of(run_dir)
+        pid, job = events[0]["pid"], next(e["job"] for e in events if e["event"] == "job")
+        os.kill(pid, signal.SIGKILL)  # what GIMP's status-bar Cancel does to a plug-in
+        killed = time.monotonic()
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr[-3000:]
+    case = load_report(run_dir)["single"]
+    assert case["status"] in ("calling-error", "execution-error")  # "returned no return values"
+    assert "final" not in [e["event"] for e in trace_of(run_dir)]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and f"job {job} cancelled" not in server_log(gimp, ws):
+        time.sleep(0.5)
+    print(f"server cancelled the job {time.monotonic() - killed:.1f} s after the kill; layers left: {names(case)}")
+    assert f"job {job} cancelled" in server_log(gimp, ws)
+    # The unfinished layer is still there (GIMP closed the plug-in's undo group: one undo removes it).
+    assert names(case) == [f"Photo ({STYLE}) (styling…)", "Photo", "Background"]
+    assert trace.exists()
