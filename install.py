@@ -349,6 +349,11 @@ def uninstall(profiles: list[Profile | Path], platform: str | None = None) -> No
             shutil.rmtree(dest)
             say(f"removed the plug-in from {dest}")
             remove_empty_parents(dest.parent, home)
+    runtime_folder = paths.runtime_dir()
+    if runtime_folder.is_dir() and {p.name for p in runtime_folder.iterdir()} <= {
+            runtime.RUNTIME_FILE, runtime.LOCK_FILE, runtime.SOCKET_FILE}:
+        shutil.rmtree(runtime_folder)  # the stopped server's socket folder
+        remove_empty_parents(runtime_folder.parent, home)
     for folder in (paths.venv_dir(), paths.weights_dir(), paths.data_dir() / "keras", paths.state_dir()):
         if folder.exists():
             shutil.rmtree(folder)

@@ -162,6 +162,8 @@ def _remote(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides real messages
+    if "KERAS_HOME" not in os.environ and not (Path.home() / ".keras").exists():
+        os.environ["KERAS_HOME"] = str(paths.data_dir() / "keras")  # Keras's settings file: ours, not a new ~/.keras
     args = build_parser().parse_args(argv)
     from nst_server.protocol import ProtocolError
 
