@@ -43,10 +43,16 @@ def gimp():
 @pytest.fixture(scope="module")
 def workspace(gimp, tmp_path_factory, vgg19_weights):
     """Test inputs and the repository where GIMP's side can read them; returns their inner paths."""
+    return make_workspace(gimp, tmp_path_factory, vgg19_weights, "e2e")
+
+
+def make_workspace(gimp, tmp_path_factory, vgg19_weights, name: str) -> dict:
+    """A workspace of its own for each test module (``name``): modules may run at the same time."""
+    suffix = "" if name == "e2e" else f"-{name}"
     if gimp.root is None:
-        ws, src, data = str(tmp_path_factory.mktemp("e2e")), str(REPO), str(cache_dir() / "host-server-data")
+        ws, src, data = str(tmp_path_factory.mktemp(name)), str(REPO), str(cache_dir() / "host-server-data")
     else:
-        ws, src, data = "/opt/nst-e2e", "/opt/nst-src", "/var/cache/nst-e2e-server-data"
+        ws, src, data = f"/opt/nst-e2e{suffix}", f"/opt/nst-src{suffix}", "/var/cache/nst-e2e-server-data"
         shutil.rmtree(gimp.outside(src), ignore_errors=True)
         files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                                text=True, check=True).stdout.split()

@@ -21,9 +21,14 @@ import numpy as np
 import pytest
 
 from tests.support.gimp import GimpEnvironment
-from tests.test_gimp_e2e import gimp, installed, stop_server, workspace  # noqa: F401  (fixtures)
+from tests.test_gimp_e2e import gimp, installed, make_workspace, stop_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.gimp
+
+
+@pytest.fixture(scope="module")
+def workspace(gimp, tmp_path_factory, vgg19_weights):  # noqa: F811
+    return make_workspace(gimp, tmp_path_factory, vgg19_weights, "workflow")
 
 SUPPORT = Path(__file__).parent / "support"
 STYLE = "starry_night"

@@ -269,7 +269,7 @@ class ProgressWindow:
 
         self.Gtk = Gtk
         self.control = control
-        dialog = self.dialog = GimpUi.Dialog(title="Style Transfer", role=PROC_NAME)
+        dialog = self.dialog = GimpUi.Dialog(title="Style Transfer: working", role=PROC_NAME + "-progress")
         dialog.add_button("_Stop", self.STOP)
         dialog.add_button("_Cancel", Gtk.ResponseType.CANCEL)
         dialog.set_default_size(360, -1)

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ["gimp", "gir1.2-gimp-3.0", "python3-gi", "python3-zmq", "python3-venv", "python3-pip", "ca-certificates"]
-PROVISION_VERSION = "1"  # bump when PACKAGES or the steps change, so cached chroots are redone
+PACKAGES = ["gimp", "gir1.2-gimp-3.0", "python3-gi", "python3-zmq", "python3-venv", "python3-pip", "ca-certificates",
+            "xvfb", "xauth", "xdotool", "x11-apps"]  # the last four: GIMP's GUI on a virtual screen (dialog tests)
+PROVISION_VERSION = "2"  # bump when PACKAGES or the steps change, so cached chroots are redone
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CHROOT_CA_BUNDLE = "/etc/ssl/certs/host-ca-bundle.crt"
 

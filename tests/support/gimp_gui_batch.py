@@ -1,0 +1,63 @@
+# Runs inside GUI GIMP's python-fu-eval (gimp-3.0 on a virtual screen, driven by gimp_gui_driver.py).
+# 1. a non-interactive run makes a result layer (with its provenance parasite);
+# 2. an INTERACTIVE run on that result layer: the dialog (prefilled from the parasite) and the
+#    progress window, whose Stop the driver presses;
+# 3. an INTERACTIVE run again, whose Cancel the driver presses;
+# 4. a non-interactive run whose plug-in the driver kills; the driver then presses Ctrl+Z in the
+#    image window once, and this script looks at the image again.
+import json
+import os
+import time
+from pathlib import Path
+
+from gi.repository import Gimp
+
+here = Path(os.environ["NST_E2E_DIR"])
+exec(open(Path(os.environ["NST_WORKFLOW_BATCH"])).read())  # helpers; its spec lists no cases
+spec = json.loads((here / "spec.json").read_text())
+report = {}
+
+
+def mark(name):
+    (here / name).write_text("1")
+
+
+def wait_mark(name, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not (here / name).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def interactive(image, drawables):
+    procedure = Gimp.get_pdb().lookup_procedure("plug-in-style-transfer")
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", drawables)
+    result = procedure.run(config)
+    message = result.index(1) if result.length() > 1 else None
+    return {"status": result.index(0).value_nick,
+            "message": None if message is None else str(getattr(message, "message", message))}
+
+
+image, drawables, _ = case_single()  # noqa: F821  (from the workflow batch)
+Gimp.Display.new(image)
+Gimp.displays_flush()
+first = call(image, drawables, **spec["every_argument"])  # noqa: F821
+styled = image.get_layers()[0]
+report["first"] = first
+
+for stage in ("stop", "cancel"):
+    before = describe(image, f"{stage}-before")  # noqa: F821
+    result = interactive(image, [styled])
+    report[stage] = {**result, "before": before, "after": describe(image, f"{stage}-after"),  # noqa: F821
+                     "canvas": [image.get_width(), image.get_height()]}
+    mark(f"{stage}-returned")
+
+before = describe(image, "kill-before")  # noqa: F821
+result = call(image, [drawables[0]], **spec["long"])  # noqa: F821
+during = describe(image, "kill-during")  # noqa: F821
+mark("kill-returned")
+wait_mark("undo-done")
+report["kill"] = {**result, "before": before, "during": during, "after": describe(image, "kill-after")}  # noqa: F821
+(out / "report.json").write_text(json.dumps(report, indent=1))  # noqa: F821

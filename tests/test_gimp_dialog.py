@@ -1,0 +1,120 @@
+"""The plug-in's windows in GUI GIMP 3 on a virtual screen (Xvfb), pressed like a person would.
+
+gimp_gui_driver.py runs GIMP with its interface, presses Return in the dialog,
+Stop and then Cancel in the progress window, kills a plug-in in the middle of a
+job and presses Ctrl+Z once.  With NST_WRITE_DOCS_IMAGES=1 (what
+docs/make_dialog_screenshot.py sets) the pictures of the dialog and of the
+progress window are written to docs/images/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO
+from tests.test_gimp_e2e import gimp, installed, make_workspace, stop_server  # noqa: F401  (fixtures)
+from tests.test_gimp_workflow import EVERY_ARGUMENT, STYLE, env_for, prepare
+
+pytestmark = pytest.mark.gimp
+
+
+@pytest.fixture(scope="module")
+def workspace(gimp, tmp_path_factory, vgg19_weights):  # noqa: F811
+    return make_workspace(gimp, tmp_path_factory, vgg19_weights, "dialog")
+
+SUPPORT = Path(__file__).parent / "support"
+FIRST = {**EVERY_ARGUMENT, "steps": 300}  # long enough that the interactive runs see live previews
+LONG = {"size": 64, "steps": 600, "strength": 70, "preset": "preview"}
+
+
+def read_xwd(path: Path) -> Image.Image:
+    """An X window dump (24-bit ZPixmap, what xwd writes on Xvfb) as a PIL image."""
+    data = path.read_bytes()
+    fields = struct.unpack(">25I", data[:100])
+    header_size, width, height, byte_order = fields[0], fields[4], fields[5], fields[7]
+    bits_per_pixel, bytes_per_line, ncolors = fields[11], fields[12], fields[19]
+    assert bits_per_pixel == 32, bits_per_pixel
+    start = header_size + 12 * ncolors
+    rows = np.frombuffer(data[start:start + bytes_per_line * height], np.uint8).reshape(height, bytes_per_line)
+    pixels = rows[:, :width * 4].reshape(height, width, 4)
+    rgb = pixels[..., [2, 1, 0]] if byte_order == 0 else pixels[..., [1, 2, 3]]
+    return Image.fromarray(np.ascontiguousarray(rgb))
+
+
+def rgba(run_dir: Path, entry: dict) -> np.ndarray:
+    width, height = entry["size"]
+    return np.frombuffer((run_dir / "out" / entry["raw"]).read_bytes(), np.uint8).reshape(height, width, 4)
+
+
+def same_image(run_dir: Path, before: list[dict], after: list[dict]) -> None:
+    assert [(e["name"], e["offsets"], e["size"]) for e in after] == [(e["name"], e["offsets"], e["size"]) for e in before]
+    for b, a in zip(before, after, strict=True):
+        np.testing.assert_array_equal(rgba(run_dir, a), rgba(run_dir, b))
+
+
+@pytest.fixture(scope="module")
+def gui_run(gimp, workspace, installed):  # noqa: F811
+    w = workspace["ws"]
+    for script in ("gimp_workflow_batch.py", "gimp_gui_batch.py", "gimp_gui_driver.py"):
+        shutil.copyfile(SUPPORT / script, gimp.outside(f"{w}/{script}"))
+    profile = gimp.outside(f"{w}/profile")
+    (profile / "gimprc").write_text("(show-welcome-dialog no)\n")
+    run_dir = prepare(gimp, workspace, "gui", [], LONG)
+    spec = json.loads((run_dir / "spec.json").read_text())
+    spec.update(every_argument=FIRST, long=LONG)
+    (run_dir / "spec.json").write_text(json.dumps(spec))
+    started = time.monotonic()
+    result = gimp.run(["python3", f"{w}/gimp_gui_driver.py", f"{w}/gui"],
+                      env_for(workspace, "gui", NST_PLUGIN_TRACE=f"{w}/gui/trace.jsonl",
+                              NST_GUI_BATCH=f"{w}/gimp_gui_batch.py", NST_WORKFLOW_BATCH=f"{w}/gimp_workflow_batch.py"),
+                      timeout=600)
+    print(f"GUI session {time.monotonic() - started:.1f} s, exit {result.returncode}\n{result.stdout[-3000:]}")
+    if result.returncode != 0 or not (run_dir / "out" / "report.json").exists():
+        log = run_dir / "gimp.log"
+        pytest.fail(result.stderr[-3000:] + (log.read_text()[-3000:] if log.exists() else ""))
+    yield run_dir, json.loads((run_dir / "out" / "report.json").read_text())
+    stop_server(gimp.outside(f"{w}/workflow/run"))
+
+
+def test_dialog_offers_the_parameters_of_the_result_and_stop_keeps_the_result(gui_run):
+    run_dir, report = gui_run
+    assert report["first"]["status"] == "success", report["first"]["message"]
+    stop = report["stop"]
+    assert stop["status"] == "success", stop["message"]
+    new = stop["after"][0]
+    assert new["name"] == f"Photo ({STYLE}) ({STYLE})"
+    # Return was pressed without touching the dialog: what ran is what the result layer's parasite offered.
+    assert new["provenance"]["args"] == FIRST
+    assert new["provenance"]["stopped_early"] is True
+    dialog = read_xwd(run_dir / "stop-dialog.xwd")
+    progress = read_xwd(run_dir / "stop-progress.xwd")
+    print(f"dialog {dialog.size}, progress window {progress.size}")
+    assert dialog.width > 200 and dialog.height > 200 and progress.width > 200
+    if os.environ.get("NST_WRITE_DOCS_IMAGES"):
+        dialog.save(REPO / "docs" / "images" / "dialog.png", optimize=True)
+        progress.save(REPO / "docs" / "images" / "progress.png", optimize=True)
+
+
+def test_cancel_button_leaves_the_image_as_before(gui_run):
+    run_dir, report = gui_run
+    cancel = report["cancel"]
+    assert cancel["status"] == "cancel", cancel["message"]
+    same_image(run_dir, cancel["before"], cancel["after"])
+
+
+def test_after_a_kill_one_undo_restores_the_image(gui_run):
+    run_dir, report = gui_run
+    kill = report["kill"]
+    print(kill["status"], kill["message"], [e["name"] for e in kill["during"]])
+    assert kill["status"] in ("calling-error", "execution-error")
+    assert f"Photo ({STYLE}) (styling…)" in [e["name"] for e in kill["during"]]  # the live layer, left behind
+    same_image(run_dir, kill["before"], kill["after"])
