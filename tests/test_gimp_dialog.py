@@ -111,6 +111,16 @@ def test_cancel_button_leaves_the_image_as_before(gui_run):
     same_image(run_dir, cancel["before"], cancel["after"])
 
 
+def test_repeat_runs_with_the_last_values(gui_run):
+    _, report = gui_run
+    repeat = report["repeat"]
+    assert repeat["status"] == "success", repeat["message"]
+    names = [e["name"] for e in repeat["after"]]
+    new = repeat["after"][names.index("Photo") - 1]  # directly above its source
+    assert new["name"].startswith(f"Photo ({STYLE})")  # GIMP adds " #1": that name is taken
+    assert new["provenance"]["args"] == FIRST
+
+
 def test_after_a_kill_one_undo_restores_the_image(gui_run):
     run_dir, report = gui_run
     kill = report["kill"]

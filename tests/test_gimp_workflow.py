@@ -37,7 +37,8 @@ QUICK = {"size": 64, "steps": 3, "strength": 70, "preset": "preview"}
 LONG = {"size": 64, "steps": 600, "strength": 70, "preset": "preview"}
 EVERY_ARGUMENT = {"strength": 85, "preset": "preview", "preserve-colors": True, "style-scale": 1.5, "seed": 7,
                   "size": 48, "steps": 4}
-MAIN_CASES = ["two_layers", "selection", "grey", "deep", "group", "style_layer", "every_argument", "indexed"]
+MAIN_CASES = ["two_layers", "selection", "grey", "deep", "group", "style_layer", "every_argument", "indexed",
+              "bad_style"]
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +237,14 @@ def test_indexed_image_is_refused_with_a_message(main_run):
     print(case["status"], case["message"])
     assert case["status"] in ("execution-error", "calling-error")
     assert case["message"] and "ndexed" in case["message"]
+    assert_untouched(case)
+
+
+def test_unreadable_style_file_gives_a_message_and_no_layer(main_run):
+    case = main_run["bad_style"]
+    print(case["message"])
+    assert case["status"] == "execution-error"
+    assert case["message"].startswith("The style image cannot be read") and "PNG" in case["message"]
     assert_untouched(case)
 
 

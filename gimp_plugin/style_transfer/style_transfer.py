@@ -212,7 +212,7 @@ def user_message(exc) -> str:
         return (f"{text} Run 'python3 install.py' to download them, or 'python3 install.py --weights FILE' "
                 "with a file downloaded elsewhere.")
     if code == "bad_style_image":
-        return f"The style image cannot be read: {text} Choose a PNG, JPEG, WebP or TIFF image."
+        return f"The style image cannot be read: {text}"  # the server names the formats it reads
     if code == "busy":
         return (f"The style transfer server is busy ({text}). Wait until the other job is done, or cancel it, "
                 "then try again.")
@@ -589,17 +589,17 @@ class StyleTransfer(Gimp.PlugIn):
             Gimp.FileChooserAction.OPEN, True, None, flags,
         )
         procedure.add_layer_argument(
-            "style-layer", "Style _layer", "A layer of any open image to take the style from; wins over the file",
+            "style-layer", "Style la_yer", "A layer of any open image to take the style from; wins over the file",
             True, flags,
         )
         p = spec["strength"]
-        procedure.add_int_argument("strength", "St_rength", p.help, p.minimum, p.maximum, p.default, flags)
+        procedure.add_int_argument("strength", "Stre_ngth", p.help, p.minimum, p.maximum, p.default, flags)
         presets = Gimp.Choice.new()
         for index, (nick, label) in enumerate((("preview", "Preview (fast)"), ("balanced", "Balanced"),
                                                ("high", "High quality"))):
             presets.add(nick, index, label, "")
         procedure.add_choice_argument("preset", "_Quality", spec["preset"].help, presets, spec["preset"].default, flags)
-        procedure.add_boolean_argument("preserve-colors", "Preserve _colours",
+        procedure.add_boolean_argument("preserve-colors", "Preserve colo_urs",
                                        "keep the layer's colours, take only the style's brush work", False, flags)
         scale = spec["style_scale"]
         procedure.add_double_argument("style-scale", "Style sc_ale", scale.help, scale.minimum, scale.maximum,

@@ -54,7 +54,21 @@ for stage in ("stop", "cancel"):
                      "canvas": [image.get_width(), image.get_height()]}
     mark(f"{stage}-returned")
 
+# Filters > Repeat: the last values of the interactive run, nothing else given.
+procedure = Gimp.get_pdb().lookup_procedure("plug-in-style-transfer")
+config = procedure.create_config()
+config.set_property("run-mode", Gimp.RunMode.WITH_LAST_VALS)
+config.set_property("image", image)
+config.set_core_object_array("drawables", [drawables[0]])
+result = procedure.run(config)
+message = result.index(1) if result.length() > 1 else None
+report["repeat"] = {"status": result.index(0).value_nick, "after": describe(image, "repeat-after"),  # noqa: F821
+                    "message": None if message is None else str(getattr(message, "message", message))}
+# The repeat's result goes; the kill run starts from the image as before.
+image.remove_layer(image.get_layers()[image.get_item_position(drawables[0]) - 1])
+
 before = describe(image, "kill-before")  # noqa: F821
+mark("kill-started")
 result = call(image, [drawables[0]], **spec["long"])  # noqa: F821
 during = describe(image, "kill-during")  # noqa: F821
 mark("kill-returned")

@@ -95,9 +95,15 @@ try:
         press(window, keys)
         wait_for(lambda stage=stage: (run_dir / f"{stage}-returned").exists(), f"the {stage} run to return")
 
-    seen = len(trace_events("preview"))
-    wait_for(lambda: len(trace_events("preview")) > seen, "a live preview of the run to kill")
-    pid = trace_events("preview")[-1]["pid"]
+    started = run_dir / "kill-started"
+    wait_for(started.exists, "the run to kill")
+    since = started.stat().st_mtime
+
+    def previews_since():
+        return [e for e in trace_events("preview") if e["t"] > since]
+
+    wait_for(previews_since, "a live preview of the run to kill")
+    pid = previews_since()[-1]["pid"]
     os.kill(pid, signal.SIGKILL)
     note(f"killed plug-in {pid}")
     wait_for(lambda: (run_dir / "kill-returned").exists(), "the killed run to return")

@@ -184,6 +184,14 @@ def case_indexed():
     return image, [photo], {}
 
 
+def case_bad_style():
+    """A style file that is no image: the server's message reaches the caller, the image stays as it was."""
+    image = new_image(80, 60)
+    photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
+    (out / "not_an_image.jpg").write_bytes(b"this is not an image, only text with a .jpg name\n" * 20)
+    return image, [photo], {"style-file": Gio.File.new_for_path(str(out / "not_an_image.jpg"))}
+
+
 def case_single():
     """One plain layer, for the live preview, Stop, Cancel and kill runs."""
     image = new_image(80, 60)
