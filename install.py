@@ -506,8 +506,9 @@ def doctor(profiles: list[Profile], platform: str | None = None, round_trip: boo
         if result.returncode == 0:
             d.ok(f"round trip{where}: {result.stdout.strip()}")
         else:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            d.fix(f"a tiny stylization through the server failed: {last}. The server's log is in {paths.state_dir()}")
+            message = "\n      ".join(result.stderr.strip().splitlines()[-12:]) or "no output"
+            d.fix(f"a tiny stylization through the server failed: {message}\n      "
+                  f"(the server's logs are in {paths.state_dir()})")
     elif round_trip and installed:
         d.note("round trip skipped until the problems above are fixed")
 
