@@ -50,6 +50,8 @@ REMEMBERED_ARGS = ("strength", "preset", "preserve-colors", "style-scale", "seed
 # progress window (the same functions the buttons call) right after the first live preview.
 TRACE_ENV = "NST_PLUGIN_TRACE"
 PRESS_ENV = "NST_PLUGIN_TEST_PRESS"
+# Expert and documentation hook: JSON of further server parameters (e.g. {"backbone": "vgg16"}).
+EXTRA_PARAMS_ENV = "NST_PLUGIN_EXTRA_PARAMS"
 
 
 class PluginError(Exception):
@@ -515,6 +517,10 @@ def run(procedure, run_mode, image, drawables, config, data):
             "steps": args["steps"],
             "seed": args["seed"],
         }
+        try:
+            params.update(json.loads(os.environ.get(EXTRA_PARAMS_ENV) or "{}"))
+        except ValueError:
+            raise PluginError(f"{EXTRA_PARAMS_ENV} is not valid JSON.") from None
         Gimp.progress_init("Style transfer")
         if interactive:
             progress = ProgressWindow(control)
@@ -550,6 +556,8 @@ def run(procedure, run_mode, image, drawables, config, data):
 def fill_dialog(dialog) -> None:
     """Style first, then the artist's controls; seed and steps in an Advanced expander."""
     try:
+        dialog.get_scale_entry("strength", 1.0)
+        dialog.get_scale_entry("style-scale", 1.0)
         dialog.get_label("advanced-title", "Advanced", False, False)
         dialog.fill_box("advanced-box", ["seed", "steps"])
         dialog.fill_expander("advanced", "advanced-title", False, "advanced-box")

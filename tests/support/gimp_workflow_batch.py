@@ -192,6 +192,19 @@ def case_bad_style():
     return image, [photo], {"style-file": Gio.File.new_for_path(str(out / "not_an_image.jpg"))}
 
 
+def case_showcase():
+    """docs/make_selection_example.py: a photo at its own size, a feathered ellipse on part of it."""
+    loaded = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(spec["content"]))
+    width, height = loaded.get_width(), loaded.get_height()
+    loaded.delete()
+    image = new_image(width, height)
+    photo = add_layer(image, "Photo", width, height, (0, 0), load=spec["content"])
+    x, y, w, h = spec.get("ellipse", [width // 5, height // 8, width * 3 // 5, height * 3 // 4])
+    image.select_ellipse(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    Gimp.Selection.feather(image, spec.get("feather", 24.0))
+    return image, [photo], {}
+
+
 def case_single():
     """One plain layer, for the live preview, Stop, Cancel and kill runs."""
     image = new_image(80, 60)
