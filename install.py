@@ -393,6 +393,21 @@ def find_gimp(platform: str | None = None) -> tuple[str, str] | None:
     return None
 
 
+def gimp_registers_plugin(console: str, profile: Profile) -> str | None:
+    """None when a headless GIMP using ``profile`` has the plug-in's procedure; else what went wrong."""
+    code = "assert Gimp.get_pdb().procedure_exists('plug-in-style-transfer'), 'no plug-in-style-transfer'"
+    env = dict(os.environ, GIMP3_DIRECTORY=str(profile.path))
+    try:
+        result = subprocess.run([console, "-nis", "--batch-interpreter=python-fu-eval", "-b", code, "--quit"],
+                                capture_output=True, text=True, env=env, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if result.returncode == 0:
+        return None
+    print(result.stderr[-2000:], file=sys.stderr)
+    return f"GIMP exit code {result.returncode}"
+
+
 class Doctor:
     def __init__(self) -> None:
         self.problems = 0
@@ -447,6 +462,16 @@ def doctor(profiles: list[Profile], platform: str | None = None, round_trip: boo
         else:
             d.fix(f"GIMP's Python ({python}) cannot import pyzmq: run 'python3 install.py' again "
                   "(or 'sudo apt install python3-zmq')")
+
+    console = gimp[0] if gimp and "console" in Path(gimp[0]).name else None
+    native = [p for p in installed if p.kind in ("native", "macos", "windows")]
+    if console and native:
+        registered = gimp_registers_plugin(console, native[0])
+        if registered is None:
+            d.ok(f"GIMP lists the plug-in: Filters > Style Transfer > Apply Style... ({native[0].path})")
+        else:
+            d.fix(f"GIMP does not list the plug-in ({registered}): run 'python3 install.py' again; "
+                  "if it persists, GIMP's own output above says why")
 
     server_python = None
     for profile in installed:
