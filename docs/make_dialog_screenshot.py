@@ -1,0 +1,30 @@
+"""Render the plug-in's dialog and progress window to docs/images/ with GUI GIMP 3 on Xvfb.
+
+``python docs/make_dialog_screenshot.py`` runs tests/test_gimp_dialog.py (the host's GIMP 3
+or the cached Debian 13 chroot, with xvfb, xdotool and xwd) with NST_WRITE_DOCS_IMAGES=1:
+the test opens Filters > Style Transfer on a result layer (so the dialog shows the
+values stored on it), presses OK, and takes a picture of each window while it is on screen.
+Writes docs/images/dialog.png and docs/images/progress.png.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    env = {**os.environ, "NST_WRITE_DOCS_IMAGES": "1"}
+    command = [sys.executable, "-m", "pytest", "-q", "tests/test_gimp_dialog.py", "-k", "dialog_offers"]
+    code = subprocess.run(command, cwd=REPO, env=env).returncode
+    if code == 0:
+        print("wrote", REPO / "docs" / "images" / "dialog.png", "and", REPO / "docs" / "images" / "progress.png")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
