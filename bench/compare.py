@@ -14,6 +14,7 @@ bench/out/compare_<size>.json and PNG panels.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import subprocess
@@ -23,7 +24,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from common import OUT, REPO, load_image, trained_backbone, write_json  # noqa: E402
+from common import OUT, REPO, load_image, timing_backbone, trained_backbone, write_json  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 HELD_OUT_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2", "block4_conv3", "block5_conv3")
@@ -68,8 +69,41 @@ def seconds_per_step(engine, backbone: str, size: int, precision: str) -> float:
     return (time.perf_counter() - started) / 3
 
 
+def preset_timings(engine, content: np.ndarray, style: np.ndarray, runs: list[tuple[str, int]]) -> dict[str, float]:
+    """Wall time of the default method as an artist runs it: each preset at a size (long side)."""
+    engine.stylize(content, style, size=64, steps=2)  # build the network; a warm server has it built
+    timings = {}
+    for preset, size in runs:
+        started = time.perf_counter()
+        engine.stylize(content, style, size=size, preset=preset)
+        timings[f"{preset}@{size}"] = round(time.perf_counter() - started, 1)
+        print(f"  {preset} at {size} px: {timings[f'{preset}@{size}']} s", flush=True)
+    return timings
+
+
+def setup_seconds(engine, content: np.ndarray, style: np.ndarray) -> dict[str, float]:
+    """Time from the request to its first optimization step: a style the server has not seen, then the same
+    style again with another layer (both on a warm engine).  The first step itself is included."""
+    from nst_server.progress import FinishNow
+
+    def first_step(image: np.ndarray) -> float:
+        started, seen = time.perf_counter(), []
+
+        def progress(p) -> None:
+            if not seen:
+                seen.append(time.perf_counter() - started)
+                raise FinishNow()
+        engine.stylize(image, style, size=512, preset="balanced", progress=progress)
+        return round(seen[0], 2)
+
+    new_style = first_step(content)
+    h, w = content.shape[:2]
+    return {"new_style": new_style, "same_style_again": first_step(content[h // 8:, w // 8:])}
+
+
 def peak_memory_mb(size: int, backbone: str, weights: str) -> float:
-    """Peak resident memory of a fresh process running the default method at ``size`` (4:3, untiled)."""
+    """Peak resident memory of a fresh process running the default method at ``size`` (4:3; tiled where the
+    method tiles), two steps per scale and tile."""
     code = (
         "import resource, sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
         "from nst_server.engine import StyleTransferEngine;"
@@ -106,7 +140,9 @@ def main() -> None:
     parser.add_argument("--seed-steps", type=int, default=1000)
     parser.add_argument("--content", default="coffee.png")
     parser.add_argument("--style", default="starry_night.jpg")
-    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1024, 2048])
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1024, 2048, 4096])
+    parser.add_argument("--presets", nargs="*", default=["preview@512", "balanced@512", "balanced@1024"],
+                        help="PRESET@SIZE runs timed on the product's backbone (VGG19)")
     args = parser.parse_args()
     size = 256 if args.quick else 512
 
@@ -119,6 +155,9 @@ def main() -> None:
     backbone, weights_file, described = trained_backbone()
     print(f"weights: {described}; precision chosen automatically: {best_precision()}")
     engine = StyleTransferEngine({backbone: weights_file})
+    # The product runs VGG19; its timings need its architecture, not trained values.
+    _, timing_weights, timing_described = timing_backbone("vgg19")
+    timing_engine = StyleTransferEngine({"vgg19": timing_weights})
     content, style = load_image(args.content), load_image(args.style)
     seed, fast = METHODS["seed"], METHODS["multiscale"]
     content_full, style_full = resize_long_side(content, size), resize_long_side(style, size)
@@ -138,14 +177,12 @@ def main() -> None:
     print(f"seed: {args.seed_steps} steps in {seed_time:.1f} s, objective {target:.6g}")
     seed_at = lambda t: next((i for i, (s, _) in enumerate(stamps) if s >= t), len(stamps) - 1)  # noqa: E731
 
-    # 2. the default machinery on the seed's objective: time to reach the seed's value
+    # 2. the default machinery on the seed's objective: time to reach the seed's value.  The seed's
+    #    losses and weights in the default method's optimizer; at each scale the style is scaled like the content.
     race_ex = engine.extractor(backbone, seed.style_layers, seed.content_layers, "auto")
-
-    def seed_objective_at(content_k: np.ndarray):
-        """The seed's objective at one scale of the pyramid (style scaled like the content)."""
-        style_k = resize_long_side(style_full, max(content_k.shape[:2]))
-        return seed.objective(race_ex, tf.constant(style_k[None]), tf.constant(content_k[None]))
-
+    race_method = dataclasses.replace(fast, style_loss="gram", content_layers=seed.content_layers,
+                                      content_weight=seed.content_weight, tv_weight=seed.tv_weight,
+                                      converged_rel=-1.0)  # no early stop: the whole curve
     sizes = scale_sizes(size)
     trace: list[tuple[float, float]] = []
     race_started = time.perf_counter()
@@ -154,9 +191,8 @@ def main() -> None:
         trace.append((time.perf_counter() - race_started, p.loss))
 
     iterations = [150] * (len(sizes) - 1) + [300]
-    race_method = fast.__class__(converged_rel=-1.0)  # no early stop: the whole curve
-    race_result = race_method.optimize(race_ex, content, [(style, 1.0)], sizes, iterations, 0.0, 1.0, watch,
-                                       objective=seed_objective_at)
+    race_result = race_method.optimize(race_ex, content, [(style, 1.0)], sizes, iterations, seed.style_weight, 1.0,
+                                       watch)
     race_time = time.perf_counter() - race_started
     # The last scale's losses are the seed objective (in reduced precision); confirm the crossing in float32.
     final_scale_start = sum(iterations[:-1])
@@ -190,6 +226,10 @@ def main() -> None:
                                             style_full), 4),
         },
         "seconds_per_step": {p: round(seconds_per_step(engine, backbone, size, p), 3) for p in ("float32", "bfloat16")},
+        "vgg19_timing_weights": timing_described,
+        "preset_wall_s": preset_timings(timing_engine, content, style,
+                                        [(a, int(b)) for a, b in (run.split("@") for run in args.presets)]),
+        "setup_s": setup_seconds(timing_engine, content, style),
         "peak_memory_mb": {str(s): round(peak_memory_mb(s, backbone, weights_file)) for s in args.memory_sizes},
         "this_process_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
