@@ -49,15 +49,17 @@ def _worker_main(conn: Connection, cancel: Any, finish: Any, weights_files: dict
                  progress_interval: float) -> None:
     """Entry point of the worker process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from nst_server.engine import METHODS, Cancelled, FinishNow, StyleTransferEngine
+    import numpy as np
+
+    from nst_server.engine import Cancelled, FinishNow, StyleTransferEngine
     from nst_server.jobs import prepare, run_stylize
     from nst_server.protocol import ProtocolError
     from nst_server.weights import WeightsMissing
 
     engine = StyleTransferEngine(weights_files)
-    default = METHODS["multiscale"]
-    try:  # warm up the default method's network while no one waits; a missing file is reported per job
-        engine.extractor("vgg19", default.style_layers, default.content_layers, "auto")
+    try:  # build and trace the default method while no one waits; a missing file is reported per job
+        tiny = np.full((32, 32, 3), 0.5, np.float32)
+        engine.stylize(tiny, tiny, size=32, steps=1)
     except WeightsMissing:
         pass
     conn.send(("ready",))
