@@ -43,7 +43,8 @@ MAIN_CASES = ["two_layers", "selection", "grey", "deep", "group", "style_layer",
 
 @pytest.fixture(scope="module")
 def ws(gimp, workspace, installed):  # noqa: F811
-    shutil.copyfile(SUPPORT / "gimp_workflow_batch.py", gimp.outside(f"{workspace['ws']}/gimp_workflow_batch.py"))
+    for script in ("gimp_workflow_batch.py", "busy_client.py"):
+        shutil.copyfile(SUPPORT / script, gimp.outside(f"{workspace['ws']}/{script}"))
     yield workspace
     stop_server(gimp.outside(f"{workspace['ws']}/workflow/run"))
 
@@ -53,7 +54,7 @@ def env_for(space, run: str, **extra: str) -> dict[str, str]:
     return {
         "GIMP3_DIRECTORY": f"{w}/profile", "NST_DATA_DIR": space["data"], "NST_STATE_DIR": f"{w}/state",
         "NST_RUNTIME_DIR": f"{w}/workflow/run",  # one server for every run of this module
-        "NST_E2E_DIR": f"{w}/{run}", **extra,
+        "NST_E2E_DIR": f"{w}/{run}", "NST_OFFLINE": "1", **extra,
     }
 
 
@@ -331,3 +332,54 @@ def test_sigkill_of_the_plug_in_cancels_the_server_job(gimp, ws):  # noqa: F811
     # The unfinished layer is still there (GIMP closed the plug-in's undo group: one undo removes it).
     assert names(case) == [f"Photo ({STYLE}) (styling…)", "Photo", "Background"]
     assert trace.exists()
+
+
+# --- messages a user can act on ---------------------------------------------------------
+def test_weights_missing_names_the_install_command(gimp, ws):  # noqa: F811
+    report = run_gimp(gimp, ws, "weights", ["single"], QUICK, NST_PLUGIN_EXTRA_PARAMS='{"backbone": "vgg16"}')
+    case = report["single"]
+    assert case["status"] == "execution-error"
+    assert "VGG16" in case["message"] and "python3 install.py" in case["message"]
+    assert_untouched(case)
+
+
+def test_busy_server_shows_the_queue_position_then_runs_the_job(gimp, ws):  # noqa: F811
+    w = ws["ws"]
+    busy = gimp.popen(["python3", f"{w}/busy_client.py", f"{w}/profile/plug-ins/style_transfer", f"{w}/{STYLE}.jpg",
+                       "400"], env_for(ws, "busy"))
+    try:
+        assert busy.stdout.readline().strip() == "accepted", busy.stderr.read()[-2000:]
+        report = run_gimp(gimp, ws, "queued", ["single"], QUICK, NST_PLUGIN_TRACE=f"{w}/queued/trace.jsonl")
+    finally:
+        busy.kill()
+        busy.wait()
+    case = report["single"]
+    assert case["status"] == "success", case["message"]
+    queue = [e for e in trace_of(gimp.outside(f"{w}/queued")) if e["event"] == "queue"]
+    print(queue[:1], f"run {case['seconds']} s")
+    assert queue and queue[0]["position"] == 2 and "position 2 in the queue" in queue[0]["text"]
+
+
+def test_server_that_stops_answering_gives_a_message_and_no_layer(gimp, ws):  # noqa: F811
+    from nst_server import runtime
+
+    run_dir = prepare(gimp, ws, "frozen", ["single"], LONG)
+    process = gimp.popen(gimp_argv(ws), env_for(ws, "frozen", NST_PLUGIN_TRACE=f"{ws['ws']}/frozen/trace.jsonl"))
+    server = None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(e["event"] == "preview" for e in trace_of(run_dir)):
+            assert process.poll() is None, "GIMP ended before the first preview"
+            time.sleep(0.2)
+        server = runtime.read_runtime_info(gimp.outside(f"{ws['ws']}/workflow/run")).pid
+        os.kill(server, signal.SIGSTOP)  # alive but silent, as a hung server would be
+        process.communicate(timeout=300)
+    finally:
+        if server is not None:
+            os.kill(server, signal.SIGCONT)
+        if process.poll() is None:
+            process.kill()
+    case = load_report(run_dir)["single"]
+    assert case["status"] == "execution-error"
+    assert "stopped answering" in case["message"]
+    assert_untouched(case)

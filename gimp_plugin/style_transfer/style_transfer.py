@@ -211,6 +211,8 @@ def user_message(exc) -> str:
     """A server or client failure as a sentence that says what to do."""
     code, text = getattr(exc, "code", ""), str(exc)
     if code == "weights_missing":
+        if "install.py" in text:  # the server already says how to provide them
+            return text
         return (f"{text} Run 'python3 install.py' to download them, or 'python3 install.py --weights FILE' "
                 "with a file downloaded elsewhere.")
     if code == "bad_style_image":
@@ -441,6 +443,7 @@ def stylize_all(image, targets, has_selection, style, params, args, progress, co
                 position = header.get("queue_position", 1)
                 if position > 1:
                     text = f"{lead}waiting: the server is busy, position {position} in the queue"
+                    trace("queue", None, position=position, text=text)
                     Gimp.progress_set_text(text)
                     progress.update(text)
                 elif header["type"] == protocol.PROGRESS:

@@ -1,0 +1,33 @@
+"""Keep the server busy: submit one long job as another client would, until it ends or is killed.
+
+Runs with GIMP's Python and the nst_server modules beside the plug-in:
+``python3 busy_client.py PLUGIN_DIR STYLE_FILE STEPS``; prints "accepted" once the job runs.
+"""
+
+import sys
+from pathlib import Path
+
+plugin_dir, style, steps = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+sys.path.insert(0, plugin_dir)
+from nst_server import client, protocol  # noqa: E402
+
+desc = protocol.ImageDesc(64, 48, "RGB8")
+conn = client.connect_running()
+if conn is None:
+    sys.exit("no server is running")
+said = False
+
+
+def on_event(header):
+    global said
+    if not said and header.get("type") == protocol.PROGRESS:
+        print("accepted", flush=True)
+        said = True
+
+
+with conn:
+    try:
+        conn.stylize(bytes(64 * 48 * 3), desc, [protocol.StyleImage(style.name, style.read_bytes())],
+                     {"size": 64, "steps": steps, "preset": "preview"}, on_event=on_event)
+    except client.ClientError as exc:
+        print(exc.code, flush=True)
