@@ -262,7 +262,7 @@ def server_config(profile: Profile, python: Path | None, remote: dict | None, us
     if use_bridge:
         config["use_bridge"] = True
     if profile.kind == "snap":  # a folder both the snap and the host can reach
-        config["runtime_dir"] = str(Path.home() / "snap" / "gimp" / "common" / "gimp-style-transfer-run")
+        config["runtime_dir"] = str(Path.home() / "snap" / "gimp" / "common" / "nst-run")
     return config
 
 

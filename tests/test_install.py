@@ -77,8 +77,8 @@ def snapshot(root: Path) -> dict[str, tuple]:
     return state
 
 
-def stop_server(home: Path) -> None:
-    info = home / "run" / "server.json"
+def stop_server(home: Path, runtime_dir: Path | None = None) -> None:
+    info = (runtime_dir or home / "run") / "server.json"
     if info.exists():
         pid = json.loads(info.read_text())["pid"]
         os.kill(pid, 15)
@@ -125,11 +125,18 @@ def test_the_plugin_lands_where_each_gimp_looks_and_is_executable(layout, tmp_pa
         assert config["bridge"][:2] == ["flatpak-spawn", "--host"]
         assert "flatpak override --user --talk-name=org.freedesktop.Flatpak org.gimp.GIMP" in result.stdout
     if layout == "snap":
-        assert config["runtime_dir"] == str(home / "snap/gimp/common/gimp-style-transfer-run")
+        assert config["runtime_dir"] == str(home / "snap/gimp/common/nst-run")
     if not bridge:  # GIMP's Python reaches pyzmq: the system's, or a copy built for exactly that Python
         probe = subprocess.run([SYSTEM_PYTHON, "-I", "-c", "import sys; sys.path.append(sys.argv[1]); import zmq; "
                                 "print(zmq.__file__)", str(plugin_dir / "vendor")], capture_output=True, text=True)
         assert probe.returncode == 0, probe.stderr
+    # The doctor's round trip: the plug-in's own modules reach the real server the way this layout says.
+    try:
+        check = run_install(home, "--check", "--platform", platform, env=env)
+    finally:
+        stop_server(home, Path(config.get("runtime_dir", home / "run")))
+    way = "the stdio bridge" if bridge else "pyzmq"
+    assert f"went to the server through {way} and came back stylized" in check.stdout, check.stdout
 
 
 def test_gimp3_directory_wins(install, monkeypatch, tmp_path):
