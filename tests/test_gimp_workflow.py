@@ -264,6 +264,10 @@ def test_live_preview_refreshes_the_new_layer_before_the_result(gimp, ws):  # no
     assert previews, "no live preview reached the layer"
     assert all(e["name"] == f"Photo ({STYLE}) (styling…)" for e in [created, *previews])
     assert final["name"] == f"Photo ({STYLE})"
+    # The source's transparent corner stays transparent in every preview, as in the result.
+    transparent = int((rgba(case, layer(case, "Photo"))[..., 3] == 0).sum())
+    assert transparent == 16 * 12
+    assert all(e["transparent"] == transparent for e in [created, *previews, final])
     distinct = {e["sha"] for e in previews} - {created["sha"], final["sha"]}
     print(f"{len(previews)} previews, {len(distinct)} distinct from the first and the final pixels")
     assert distinct
@@ -298,6 +302,10 @@ def test_stop_keeps_the_result_so_far(gimp, ws):  # noqa: F811
     events = trace_of(gimp.outside(f"{ws['ws']}/stop"))
     print([e["event"] for e in events], f"run {case['seconds']} s")
     assert [e["event"] for e in events if e["event"] in ("preview", "final")] == ["preview", "final"]
+    # Stop ends the job: the result comes right after the press, not after the 600 steps (about 15 s here).
+    preview, final = (next(e for e in events if e["event"] == kind) for kind in ("preview", "final"))
+    print(f"result {final['t'] - preview['t']:.1f} s after Stop")
+    assert final["t"] - preview["t"] < 6
     result = layer(case, f"Photo ({STYLE})")
     assert result["provenance"]["stopped_early"] is True
     assert changed(rgba(case, result), rgba(case, layer(case, "Photo"))) > 2

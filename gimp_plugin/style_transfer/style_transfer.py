@@ -343,6 +343,7 @@ class Target:
         self.desc = protocol.ImageDesc(self.width, self.height, fmt[1])
         self.pixels = read_region(source, self.x, self.y, self.width, self.height, fmt[0])
         self.layer = None
+        self.alpha = None
         self.name = source.get_name()
 
     def create_layer(self, final_name: str, with_mask: bool) -> None:
@@ -363,10 +364,16 @@ class Target:
         trace("created", layer)
 
     def show_preview(self, preview, data: bytes) -> None:
-        if self.layer is None or not self.layer.is_valid():
+        if self.layer is None or not self.layer.is_valid() or not self.source.is_valid():
             return
         scaled = scale_nearest(data, preview.width, preview.height, 3, self.width, self.height)
-        write_pixels(self.layer, self.width, self.height, "R'G'B' u8", scaled)
+        if self.alpha is None:  # the source's alpha, so that a cut-out stays cut out while it is styled
+            self.alpha = read_region(self.source, self.x, self.y, self.width, self.height, "R'G'B'A u8")[3::4]
+        rgba = bytearray(self.width * self.height * 4)
+        for channel in range(3):
+            rgba[channel::4] = scaled[channel::3]
+        rgba[3::4] = self.alpha
+        write_pixels(self.layer, self.width, self.height, "R'G'B'A u8", bytes(rgba))
         Gimp.displays_flush()
         trace("preview", self.layer)
 
@@ -393,7 +400,8 @@ def trace(event: str, layer, **extra) -> None:
     record = {"event": event, "pid": os.getpid(), "t": time.time(), **extra}
     if layer is not None and layer.is_valid():
         pixels = read_region(layer, 0, 0, layer.get_width(), layer.get_height(), "R'G'B'A u8")
-        record.update(name=layer.get_name(), sha=hashlib.sha256(pixels).hexdigest())
+        record.update(name=layer.get_name(), sha=hashlib.sha256(pixels).hexdigest(),
+                      transparent=pixels[3::4].count(0))
     with open(path, "a") as log:
         log.write(json.dumps(record) + "\n")
 

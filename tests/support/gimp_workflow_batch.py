@@ -210,6 +210,10 @@ def case_single():
     image = new_image(80, 60)
     photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
     photo.attach_parasite(Gimp.Parasite.new("unrelated", Gimp.PARASITE_PERSISTENT, list(b"keep me")))
+    photo.add_alpha()
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 8, 6, 16, 12)  # a transparent corner
+    photo.edit_clear()
+    Gimp.Selection.none(image)
     return image, [photo], {}
 
 
