@@ -408,6 +408,15 @@ def gimp_registers_plugin(console: str, profile: Profile) -> str | None:
     return f"GIMP exit code {result.returncode}"
 
 
+def plugin_config(profile: Profile) -> dict:
+    """The plug-in's server.json, or {} when it is missing or damaged."""
+    try:
+        config = json.loads((profile.plugin_dir / "server.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 class Doctor:
     def __init__(self) -> None:
         self.problems = 0
@@ -446,9 +455,11 @@ def doctor(profiles: list[Profile], platform: str | None = None, round_trip: boo
             d.fix(f"the plug-in in {profile.plugin_dir} is older than this folder's: run 'python3 install.py'")
         else:
             d.ok(f"plug-in in place and executable: {plugin}")
-        config = json.loads((profile.plugin_dir / "server.json").read_text() or "{}")
+        config = plugin_config(profile)
         python = gimp_python(profile)
-        if config.get("use_bridge"):
+        if not config:
+            d.fix(f"{profile.plugin_dir / 'server.json'} is missing or damaged: run 'python3 install.py'")
+        elif config.get("use_bridge"):
             d.ok(f"{profile.kind} GIMP reaches the server through the bridge helper: {' '.join(config.get('bridge', []))}")
             if profile.kind == "flatpak":
                 d.note(flatpak_advice())
@@ -475,12 +486,12 @@ def doctor(profiles: list[Profile], platform: str | None = None, round_trip: boo
 
     server_python = None
     for profile in installed:
-        command = json.loads((profile.plugin_dir / "server.json").read_text()).get("command")
+        command = plugin_config(profile).get("command")
         if command:
             server_python = Path(command[0])
             break
     server_python = server_python or venv_python(paths.venv_dir())
-    remote_only = installed and all("remote" in json.loads((p.plugin_dir / "server.json").read_text()) for p in installed)
+    remote_only = installed and all("remote" in plugin_config(p) for p in installed)
     probe = None
     if remote_only:
         d.note("the plug-in uses a remote server: its environment, weights and GPU are checked there")
@@ -517,7 +528,7 @@ def doctor(profiles: list[Profile], platform: str | None = None, round_trip: boo
 
     if round_trip and installed and d.problems == (0 if gimp else 1):  # a missing GIMP does not stop the test
         d_profile = installed[0]
-        config = json.loads((d_profile.plugin_dir / "server.json").read_text())
+        config = plugin_config(d_profile)
         python = gimp_python(d_profile)
         env = dict(os.environ)
         where = ""
