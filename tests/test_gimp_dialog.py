@@ -128,3 +128,13 @@ def test_after_a_kill_one_undo_restores_the_image(gui_run):
     assert kill["status"] in ("calling-error", "execution-error")
     assert f"Photo ({STYLE}) (styling…)" in [e["name"] for e in kill["during"]]  # the live layer, left behind
     same_image(run_dir, kill["before"], kill["after"])
+
+
+def test_two_layers_are_one_undo_step(gui_run):
+    run_dir, report = gui_run
+    multi = report["multi"]
+    assert multi["status"] == "success", multi["message"]
+    names = [e["name"] for e in multi["during"]]
+    print(names)
+    assert names[-4:] == [f"Photo ({STYLE}) #1", "Photo", f"Background ({STYLE})", "Background"]  # name taken
+    same_image(run_dir, multi["before"], multi["after"])

@@ -4,7 +4,8 @@
 #    progress window, whose Stop the driver presses;
 # 3. an INTERACTIVE run again, whose Cancel the driver presses;
 # 4. a non-interactive run whose plug-in the driver kills; the driver then presses Ctrl+Z in the
-#    image window once, and this script looks at the image again.
+#    image window once, and this script looks at the image again;
+# 5. a non-interactive run on two layers, then one Ctrl+Z.
 import json
 import os
 import time
@@ -74,4 +75,13 @@ during = describe(image, "kill-during")  # noqa: F821
 mark("kill-returned")
 wait_mark("undo-done")
 report["kill"] = {**result, "before": before, "during": during, "after": describe(image, "kill-after")}  # noqa: F821
+
+# Two layers at once, then one Ctrl+Z.
+background = image.get_layers()[-1]
+before = describe(image, "multi-before")  # noqa: F821
+result = call(image, [drawables[0], background], steps=3)  # noqa: F821
+during = describe(image, "multi-during")  # noqa: F821
+mark("multi-returned")
+wait_mark("multi-undone")
+report["multi"] = {**result, "before": before, "during": during, "after": describe(image, "multi-after")}  # noqa: F821
 (out / "report.json").write_text(json.dumps(report, indent=1))  # noqa: F821

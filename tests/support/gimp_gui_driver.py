@@ -111,6 +111,10 @@ try:
     press(image_window, "ctrl+z")
     time.sleep(2.0)
     (run_dir / "undo-done").write_text("1")
+    wait_for(lambda: (run_dir / "multi-returned").exists(), "the two-layer run to return")
+    press(image_window, "ctrl+z")
+    time.sleep(2.0)
+    (run_dir / "multi-undone").write_text("1")
     gimp.wait(timeout=120)
     note(f"GIMP exited {gimp.returncode}")
     log["gimp_exit"] = gimp.returncode
