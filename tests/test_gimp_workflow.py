@@ -38,7 +38,7 @@ LONG = {"size": 64, "steps": 600, "strength": 70, "preset": "preview"}
 EVERY_ARGUMENT = {"strength": 85, "preset": "preview", "preserve-colors": True, "style-scale": 1.5, "seed": 7,
                   "size": 48, "steps": 4}
 MAIN_CASES = ["two_layers", "selection", "grey", "deep", "group", "style_layer", "every_argument", "indexed",
-              "bad_style"]
+              "bad_style", "group_selection"]
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +187,8 @@ def test_grey_image(main_run):
     source, result = layer(case, "Photo"), layer(case, f"Photo ({STYLE})")
     assert result["type"] == "graya-image"
     pixels = rgba(case, result)
+    np.testing.assert_array_equal(pixels[..., 3], rgba(case, source)[..., 3])  # the transparent corner too
+    assert (pixels[..., 3] == 0).sum() == 16 * 12
     assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
     assert changed(pixels, rgba(case, source)) > 2
 
@@ -212,6 +214,19 @@ def test_layer_group_is_stylized_as_it_looks_and_the_result_goes_above_it(main_r
     assert result["size"] == group["size"] and result["offsets"] == group["offsets"]
     assert [e["name"] for e in case["after"] if e["parent"] == "Group"] == ["Inside square", "Inside photo"]
     assert changed(rgba(case, result), rgba(case, group)) > 2
+
+
+def test_selection_on_a_group_covers_the_selected_part_of_its_projection(main_run):
+    case = main_run["group_selection"]
+    assert case["status"] == "success", case["message"]
+    assert names(case) == [f"Group ({STYLE})", "Group", "Background"]
+    result = layer(case, f"Group ({STYLE})")
+    assert result["offsets"] == [20, 20] and result["size"] == [40, 30] and result["mask"]
+    before, after = visible(case, "visible_before"), visible(case, "visible_after")
+    outside = np.ones(before.shape[:2], bool)
+    outside[20:50, 20:60] = False
+    np.testing.assert_array_equal(after[outside], before[outside])
+    assert changed(after[20:50, 20:60], before[20:50, 20:60]) > 2
 
 
 def test_style_from_a_layer_of_another_open_image(main_run):

@@ -140,9 +140,21 @@ def case_selection():
 
 
 def case_grey():
+    """A grey layer with alpha (a transparent corner)."""
     image = new_image(80, 60, Gimp.ImageBaseType.GRAY)
     photo = add_layer(image, "Photo", W, H, (8, 6), load=spec["content"])
+    photo.add_alpha()
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 8, 6, 16, 12)
+    photo.edit_clear()
+    Gimp.Selection.none(image)
     return image, [photo], {}
+
+
+def case_group_selection():
+    """A group and a rectangular selection on part of it: the result covers that part only."""
+    image, drawables, overrides = case_group()
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 20, 20, 40, 30)
+    return image, drawables, overrides
 
 
 def case_deep():
