@@ -432,17 +432,19 @@ def stylize_all(image, targets, has_selection, style, params, args, progress, co
     style_name, style_bytes, style_origin = style
     from nst_server import errors as client  # ClientError for pyzmq and the bridge alike (no pyzmq needed)
 
-    conn = open_connection(server_config())
-    control.conn = conn
     press = os.environ.get(PRESS_ENV)
     kept = 0
-    with conn:
+    conn = None
+    try:
         for index, target in enumerate(targets):
             if control.requested is not None:
                 break  # Stop ends the run after the layer it stopped
             lead = f"Style transfer ({index + 1}/{len(targets)}) " if len(targets) > 1 else "Style transfer "
             target.create_layer(f"{target.name} ({style_name})", has_selection)
             Gimp.displays_flush()
+            if conn is None:  # after the first layer is there: starting the server can take a while
+                progress.update("Starting the style transfer server...")
+                conn = control.conn = open_connection(server_config())
             control.job = None
             last_preview = [0.0]
 
@@ -496,6 +498,9 @@ def stylize_all(image, targets, has_selection, style, params, args, progress, co
             target.finish(result, record)
             kept += 1
             Gimp.displays_flush()
+    finally:
+        if conn is not None:
+            conn.close()
     return kept
 
 
