@@ -406,3 +406,18 @@ def test_server_that_stops_answering_gives_a_message_and_no_layer(gimp, ws):  # 
     assert case["status"] == "execution-error"
     assert "stopped answering" in case["message"]
     assert_untouched(case)
+
+
+def test_server_not_installed_names_the_install_command(gimp, ws):  # noqa: F811
+    config = gimp.outside(f"{ws['ws']}/profile/plug-ins/style_transfer/server.json")
+    saved = config.read_text()
+    config.write_text(json.dumps({k: v for k, v in json.loads(saved).items() if k not in ("command", "bridge")}))
+    try:  # no server runs in this runtime folder, and the plug-in has no command to start one
+        report = run_gimp(gimp, ws, "not-installed", ["single"], QUICK,
+                          NST_RUNTIME_DIR=f"{ws['ws']}/not-installed/run")
+    finally:
+        config.write_text(saved)
+    case = report["single"]
+    assert case["status"] == "execution-error"
+    assert "not installed" in case["message"] and "python3 install.py" in case["message"]
+    assert_untouched(case)
