@@ -574,10 +574,12 @@ def fill_dialog(dialog) -> None:
     try:
         dialog.get_scale_entry("strength", 1.0)
         dialog.get_scale_entry("style-scale", 1.0)
+        dialog.get_label("style-hint", "<small>A style layer, when chosen, is used instead of the file.</small>",
+                         True, False)
         dialog.get_label("advanced-title", "Advanced", False, False)
         dialog.fill_box("advanced-box", ["seed", "steps"])
         dialog.fill_expander("advanced", "advanced-title", False, "advanced-box")
-        dialog.fill(["style-file", "style-layer", "strength", "preset", "preserve-colors", "style-scale", "size",
+        dialog.fill(["style-file", "style-layer", "style-hint", "strength", "preset", "preserve-colors", "style-scale", "size",
                      "advanced"])
     except (AttributeError, TypeError):  # an API that differs: every option still shows
         dialog.fill(None)
