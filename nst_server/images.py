@@ -15,6 +15,15 @@ from nst_server.protocol import MAX_PIXELS, ImageDesc, ProtocolError
 STYLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 
 
+def _unreadable(name: str, exc: Exception) -> ProtocolError:
+    # Pillow's messages name its in-memory file object ("<_io.BytesIO object at 0x...>"): useless to a user.
+    if isinstance(exc, Image.UnidentifiedImageError):
+        reason = "it is not an image file in a format the server reads"
+    else:
+        reason = str(exc) or type(exc).__name__
+    return ProtocolError("bad_style_image", f"cannot read {name}: {reason}. Use a {', '.join(STYLE_FORMATS)} file.")
+
+
 def decode_style(data: bytes, name: str = "style image") -> np.ndarray:
     """Encoded image file bytes -> (H, W, 3) float32 RGB in [0, 1]."""
     check_style_header(data, name)  # format allow-list, size limit, decompression-bomb guard
@@ -22,7 +31,7 @@ def decode_style(data: bytes, name: str = "style image") -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=STYLE_FORMATS) as img:
             rgb = img.convert("RGB")
     except Exception as exc:  # Pillow raises many types for damaged files
-        raise ProtocolError("bad_style_image", f"cannot read {name}: {exc}. Use a {', '.join(STYLE_FORMATS)} file.") from None
+        raise _unreadable(name, exc) from None
     return np.asarray(rgb, dtype=np.float32) / 255.0
 
 
@@ -36,7 +45,7 @@ def check_style_header(data: bytes, name: str = "style image", max_pixels: int =
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ProtocolError("too_large", f"{name} is too large to decode safely (decompression bomb guard)") from None
     except Exception as exc:
-        raise ProtocolError("bad_style_image", f"cannot read {name}: {exc}. Use a {', '.join(STYLE_FORMATS)} file.") from None
+        raise _unreadable(name, exc) from None
     if size[0] * size[1] > max_pixels:
         raise ProtocolError("too_large", f"{name} has {size[0]}x{size[1]} pixels, more than the server accepts")
     return size

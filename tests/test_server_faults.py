@@ -180,6 +180,7 @@ def test_each_bad_request_is_rejected_with_its_code(server, case):
         reply = conn.receive(20)
         assert reply is not None and reply.type == protocol.ERROR, case
         assert reply.header["code"] == code, reply.header
+        assert " object at 0x" not in reply.header["message"]  # a message for people, not a Python repr
         assert conn.ping() is not None
 
 
