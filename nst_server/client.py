@@ -19,32 +19,15 @@ from typing import Any
 import zmq
 
 from nst_server import paths, protocol, runtime
+from nst_server.errors import (  # noqa: F401  (re-exported: client.ClientError etc.)
+    ClientError,
+    ServerNotInstalled,
+    ServerStartFailed,
+    ServerStopped,
+)
 from nst_server.protocol import ImageDesc, Message
 
 INSTALL_HINT = "Run 'python3 install.py' from the GIMP Style Transfer folder to install it."
-
-
-class ClientError(Exception):
-    """A failure to show the user as it is; ``code`` is a protocol error code or a client-side one."""
-
-    def __init__(self, message: str, code: str = "client") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class ServerNotInstalled(ClientError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "not_installed")
-
-
-class ServerStartFailed(ClientError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "start_failed")
-
-
-class ServerStopped(ClientError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "stopped")
 
 
 class Connection:

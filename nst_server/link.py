@@ -73,51 +73,9 @@ def open_connection(config: dict[str, Any], start_timeout: float = 120.0) -> Any
         raise ClientError(PYZMQ_HINT, "no_pyzmq")
     from nst_server import client, runtime
 
-    with _shared_errors():
-        if config.get("remote"):
-            return _SharedErrors(client.connect_remote(runtime.RuntimeInfo.from_json(config["remote"])))
-        return _SharedErrors(client.connect(config.get("command"), runtime_dir, start_timeout))
-
-
-class _shared_errors:  # noqa: N801 (a context manager used like a function)
-    """Turn client.ClientError into nst_server.errors.ClientError (same message and code)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        from nst_server import client
-
-        if exc is not None and isinstance(exc, client.ClientError) and not isinstance(exc, ClientError):
-            raise ClientError(str(exc), exc.code) from None
-
-
-class _SharedErrors:
-    """A client.Connection whose failures are nst_server.errors.ClientError, as the bridge's are.
-
-    So the plug-in catches one exception class whichever way it reaches the
-    server.  (Unneeded once client.py takes its exceptions from errors.py.)
-    """
-
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._conn, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with _shared_errors():
-                return attr(*args, **kwargs)
-
-        return call
-
-    def __enter__(self) -> _SharedErrors:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._conn.close()
+    if config.get("remote"):
+        return client.connect_remote(runtime.RuntimeInfo.from_json(config["remote"]))
+    return client.connect(config.get("command"), runtime_dir, start_timeout)
 
 
 def read_config(plugin_dir: Path) -> dict[str, Any]:
