@@ -150,7 +150,7 @@ def main() -> None:
 
     from nst_server.engine import StyleTransferEngine, best_precision
     from nst_server.features import resize_long_side, resize_to_shape
-    from nst_server.methods import METHODS, Settings, scale_sizes
+    from nst_server.methods import METHODS, PRESETS, Settings, scale_sizes
 
     backbone, weights_file, described = trained_backbone()
     print(f"weights: {described}; precision chosen automatically: {best_precision()}")
@@ -190,7 +190,8 @@ def main() -> None:
     def watch(p) -> None:
         trace.append((time.perf_counter() - race_started, p.loss))
 
-    iterations = [150] * (len(sizes) - 1) + [300]
+    # Coarse scales as the balanced preset runs them; the finest scale long enough to see the crossing.
+    iterations = [PRESETS["balanced"].steps_at(k) for k in sizes[:-1]] + [300]
     race_result = race_method.optimize(race_ex, content, [(style, 1.0)], sizes, iterations, seed.style_weight, 1.0,
                                        watch)
     race_time = time.perf_counter() - race_started

@@ -136,7 +136,7 @@ class Preset:
 # the same: balanced grows with the number of scales (log of the size), not with the area.
 PRESETS: dict[str, Preset] = {
     "preview": Preset(50, reference=128, falloff=1.0, finest_fraction=0.5),
-    "balanced": Preset(120, reference=256, falloff=2.0),
+    "balanced": Preset(100, reference=256, falloff=2.0),
     "high": Preset(300, reference=512, falloff=1.0),
 }
 COARSEST = 128  # px, long side of the first scale
