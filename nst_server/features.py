@@ -45,8 +45,12 @@ def resize_to_shape(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.clip(resized[0].numpy(), 0.0, 1.0)
 
 
+def long_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) scaled so that the longer side is ``size`` pixels, keeping the aspect ratio."""
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
     """Scale (H, W, C) so that its longer side is ``size`` pixels, keeping the aspect ratio."""
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    return resize_to_shape(image, (max(1, round(h * scale)), max(1, round(w * scale))))
+    return resize_to_shape(image, long_side_shape(*image.shape[:2], size))

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_server import colour, losses, tiles
-from nst_server.features import resize_long_side, resize_to_shape
+from nst_server.features import long_side_shape, resize_long_side, resize_to_shape
 from nst_server.progress import FinishNow, Progress, ProgressCallback
 from nst_server.steps import CompiledSteps, compiled_steps
 from nst_server.targets import StyleTargetCache, content_hash, style_statistics
@@ -233,9 +233,10 @@ class MultiscaleMethod:
         total_weight = sum(w for _, w in styles)
         weights = (tf.constant([style_weight * w / total_weight for _, w in styles], tf.float32),
                    tf.constant(self.content_weight, tf.float32), tf.constant(self.tv_weight, tf.float32))
-        shapes = [_shape_at(content, s) for s in sizes]
+        shapes = [long_side_shape(*content.shape[:2], s) for s in sizes]
         layouts = [tiles.layout(h, w, self.tile_size, self.tile_overlap) for h, w in shapes]
         total = sum(budget * len(lay) for budget, lay in zip(iterations, layouts, strict=True))
+        run = self._lbfgs if self.optimizer == "lbfgs" else self._adam
         done, start = 0, time.perf_counter()
         image: np.ndarray | None = None
         try:
@@ -250,16 +251,12 @@ class MultiscaleMethod:
 
                     content_targets = compiled.features(tf.constant(content_k[tile.slices][None]))[1]
                     args = (list(content_targets), style_targets, *weights)
-                    run = self._lbfgs if self.optimizer == "lbfgs" else self._adam
                     run(compiled, image, tile, args, budget, report)
                     done += budget
         except FinishNow:
             pass
         assert image is not None
-        return resize_to_shape(image, _shape_at(content, sizes[-1]))
-
-    def _write(self, image: np.ndarray, tile: tiles.Tile, pixels: np.ndarray) -> None:
-        tiles.blend(image, tile, pixels, self.tile_overlap)
+        return resize_to_shape(image, shapes[-1])
 
     def _preview(self, image: np.ndarray, tile: tiles.Tile, pixels: Callable[[], np.ndarray]) -> Callable:
         def current() -> np.ndarray:
@@ -287,7 +284,7 @@ class MultiscaleMethod:
                 elif self.converged_rel > 0 and i > budget * 0.3 and i - best_at >= 20:
                     break  # 20 steps without real progress, past the upsampling transient: converged
         finally:  # FinishNow included: the work done so far is kept
-            self._write(image, tile, x[0].numpy())
+            tiles.blend(image, tile, x[0].numpy(), self.tile_overlap)
 
     def _lbfgs(self, compiled: CompiledSteps, image: np.ndarray, tile: tiles.Tile, args: tuple, budget: int,
                report: Callable) -> None:
@@ -319,14 +316,7 @@ class MultiscaleMethod:
         except _StopScale:
             pass
         finally:
-            self._write(image, tile, pixels())
-
-
-def _shape_at(image: np.ndarray, size: int) -> tuple[int, int]:
-    """(height, width) of ``image`` scaled to long side ``size`` (as resize_long_side makes it)."""
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
+            tiles.blend(image, tile, pixels(), self.tile_overlap)
 
 
 METHODS: dict[str, Any] = {"multiscale": MultiscaleMethod(), "seed": SeedMethod()}

@@ -252,19 +252,21 @@ class StyleServer:
             elif message.type == protocol.STYLIZE:
                 self._accept(sock, client, message)
             elif message.type == protocol.CANCEL:
-                job = self._jobs.get(protocol.job_id(message.header))
-                if job is None or job.client != client:
-                    raise ProtocolError("unknown_job", "no such job for this client")
-                self._cancel(job)
+                self._cancel(self._client_job(client, message))
             elif message.type == protocol.FINISH:
-                job = self._jobs.get(protocol.job_id(message.header))
-                if job is None or job.client != client:
-                    raise ProtocolError("unknown_job", "no such job for this client")
+                job = self._client_job(client, message)
                 job.finish_requested = True
                 if job is self._running:
                     self.worker.finish()
         except ProtocolError as exc:
             self._send(sock, client, protocol.error_header(exc.code, exc.message, message.header.get("job")))
+
+    def _client_job(self, client: bytes, message: Message) -> Job:
+        """The job a cancel or finish names, if it is this client's; clients cannot touch each other's jobs."""
+        job = self._jobs.get(protocol.job_id(message.header))
+        if job is None or job.client != client:
+            raise ProtocolError("unknown_job", "no such job for this client")
+        return job
 
     def _accept(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
         if any(job.client == client for job in self._jobs.values()):

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from nst_server import losses
+
 STATS_TILE = 1024  # px: forward passes only, so larger than the optimization tiles
 STATS_MARGIN = 96  # px of context around each tile, cropped from its features (block1-4 exact, measured)
 
@@ -55,8 +57,6 @@ def _feature_sums(extractor: Any, image: np.ndarray) -> list[tuple[np.ndarray, n
 def style_statistics(extractor: Any, image: np.ndarray, kind: str) -> list[Any]:
     """Per style layer, a Gram matrix (1, C, C) or a (mean (1, C), covariance (1, C, C)) pair, float32."""
     if image.shape[0] * image.shape[1] <= STATS_TILE * STATS_TILE:  # one pass: exact, and the common case
-        from nst_server import losses
-
         feats = extractor(tf.constant(image[None], tf.float32))[0]
         return [losses.gram_matrix(f) if kind == "gram" else losses.mean_covariance(f) for f in feats]
     stats = []

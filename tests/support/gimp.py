@@ -87,23 +87,21 @@ class GimpEnvironment:
             env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
         return env
 
-    def run(self, argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    def _command(self, argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+        """(command, environment) that run ``argv`` with ``env`` on the host or inside the chroot."""
         full_env = {**self.base_env(), **env}
         if self.root is None:
-            cmd = argv
-        else:
-            cmd = ["chroot", str(self.root), "env", "-i", *(f"{k}={v}" for k, v in full_env.items()), *argv]
-            full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            return argv, full_env
+        cmd = ["chroot", str(self.root), "env", "-i", *(f"{k}={v}" for k, v in full_env.items()), *argv]
+        return cmd, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+    def run(self, argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+        cmd, full_env = self._command(argv, env)
         return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
     def popen(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         """Like ``run`` but in the background (a test that acts while GIMP works)."""
-        full_env = {**self.base_env(), **env}
-        if self.root is None:
-            cmd = argv
-        else:
-            cmd = ["chroot", str(self.root), "env", "-i", *(f"{k}={v}" for k, v in full_env.items()), *argv]
-            full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        cmd, full_env = self._command(argv, env)
         return subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     @contextlib.contextmanager
