@@ -150,7 +150,8 @@ def main() -> None:
 
     from nst_server.engine import StyleTransferEngine, best_precision
     from nst_server.features import resize_long_side, resize_to_shape
-    from nst_server.methods import METHODS, PRESETS, Settings, scale_sizes
+    from nst_server.methods import METHODS, Settings
+    from nst_server.schedule import PRESETS, scale_sizes
 
     backbone, weights_file, described = trained_backbone()
     print(f"weights: {described}; precision chosen automatically: {best_precision()}")

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from nst_server.schedule import long_side_shape
+
 # Caffe-style VGG input: BGR, 0-255, ImageNet mean removed.
 _VGG_MEAN_BGR = tf.constant([103.939, 116.779, 123.68], dtype=tf.float32)
 
@@ -43,12 +45,6 @@ def resize_to_shape(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     resized = tf.image.resize(image[None].astype(np.float32), hw, method="bilinear" if down else "bicubic",
                               antialias=down)
     return np.clip(resized[0].numpy(), 0.0, 1.0)
-
-
-def long_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
-    """(height, width) scaled so that the longer side is ``size`` pixels, keeping the aspect ratio."""
-    scale = size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:

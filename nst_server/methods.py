@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from nst_server import colour, losses, tiles
-from nst_server.features import long_side_shape, resize_long_side, resize_to_shape
+from nst_server import colour, losses, schedule, tiles
+from nst_server.features import resize_long_side, resize_to_shape
 from nst_server.progress import FinishNow, Progress, ProgressCallback
 from nst_server.steps import CompiledSteps, compiled_steps
 from nst_server.targets import StyleTargetCache, content_hash, style_statistics
@@ -114,43 +114,6 @@ class SeedMethod:
                         settings.steps or self.default_steps, progress)
 
 
-@dataclass(frozen=True)
-class Preset:
-    """Adam steps per scale: ``steps`` at scales up to ``reference`` px, then falling as
-    (reference / size) ** falloff, never below ``min_steps``; the finest scale is
-    ``finest_fraction`` of the requested size (the rest is upsampled)."""
-
-    steps: int
-    reference: int
-    falloff: float
-    finest_fraction: float = 1.0
-    min_steps: int = 8
-
-    def steps_at(self, size: int) -> int:
-        return max(self.min_steps, round(self.steps * min(1.0, (self.reference / size) ** self.falloff)))
-
-
-# Measured (bench/compare.py and a loss trace per scale): each scale starts from the previous one
-# upsampled, loses most of that transient within 30-45 steps and gains under 10% in the next 100.
-# A step costs in proportion to pixels, so at falloff 2 every scale above the reference costs
-# the same: balanced grows with the number of scales (log of the size), not with the area.
-PRESETS: dict[str, Preset] = {
-    "preview": Preset(50, reference=128, falloff=1.0, finest_fraction=0.5),
-    "balanced": Preset(100, reference=256, falloff=2.0),
-    "high": Preset(300, reference=512, falloff=1.0),
-}
-COARSEST = 128  # px, long side of the first scale
-SCALE_FACTOR = math.sqrt(2)
-
-
-def scale_sizes(size: int) -> list[int]:
-    """Long sides from COARSEST up to ``size`` in steps of sqrt(2), coarse to fine."""
-    sizes = [size]
-    while sizes[-1] / SCALE_FACTOR >= COARSEST:
-        sizes.append(round(sizes[-1] / SCALE_FACTOR))
-    return sizes[::-1]
-
-
 class _StopScale(Exception):
     pass
 
@@ -177,8 +140,8 @@ class MultiscaleMethod:
     converged_rel: float = 2e-4  # a scale is converged after 20 steps that gained less than this, relatively
     optimizer: str = "adam"  # or "lbfgs"
     learning_rate: float = 0.025  # Adam, decayed to a tenth over each scale (cosine)
-    tile_size: int = 1024  # px: larger scales are optimized in overlapping tiles of this size
-    tile_overlap: int = 128
+    tile_size: int = schedule.TILE_SIZE  # px: larger scales are optimized in overlapping tiles of this size
+    tile_overlap: int = schedule.TILE_OVERLAP
 
     def objective(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                   style_weight: float) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -191,14 +154,6 @@ class MultiscaleMethod:
                 tf.constant(self.content_weight, tf.float32), tf.constant(self.tv_weight, tf.float32))
         return lambda image: compiled.loss_and_grad(image, *args)[0]
 
-    def iterations(self, settings: Settings, sizes: list[int]) -> list[int]:
-        """Iterations per scale, coarse to fine; ``steps`` overrides the preset's total."""
-        per_scale = [PRESETS[settings.preset].steps_at(size) for size in sizes]
-        if settings.steps:
-            total = sum(per_scale)
-            per_scale = [max(1, round(n * settings.steps / total)) for n in per_scale]
-        return per_scale
-
     def stylize(self, engine: StyleTransferEngine, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                 settings: Settings, progress: ProgressCallback) -> np.ndarray:
         original = content
@@ -208,9 +163,9 @@ class MultiscaleMethod:
         elif settings.preserve_colors == "match":
             styles = [(colour.match_colours(s, content), w) for s, w in styles]
         extractor = engine.extractor(settings.backbone, self.style_layers, self.content_layers, settings.precision)
-        finest = max(32, round(settings.size * PRESETS[settings.preset].finest_fraction))
-        sizes = scale_sizes(finest)
-        result = self.optimize(extractor, content, styles, sizes, self.iterations(settings, sizes),
+        finest = schedule.finest_size(settings.preset, settings.size)
+        sizes = schedule.scale_sizes(finest)
+        result = self.optimize(extractor, content, styles, sizes, schedule.iterations(settings.preset, sizes, settings.steps),
                                self.style_weight * settings.strength_factor, settings.style_scale, progress,
                                cache=engine.style_targets)
         if finest != settings.size:
@@ -233,8 +188,8 @@ class MultiscaleMethod:
         total_weight = sum(w for _, w in styles)
         weights = (tf.constant([style_weight * w / total_weight for _, w in styles], tf.float32),
                    tf.constant(self.content_weight, tf.float32), tf.constant(self.tv_weight, tf.float32))
-        shapes = [long_side_shape(*content.shape[:2], s) for s in sizes]
-        layouts = [tiles.layout(h, w, self.tile_size, self.tile_overlap) for h, w in shapes]
+        shapes = [schedule.long_side_shape(*content.shape[:2], s) for s in sizes]
+        layouts = [schedule.layout(h, w, self.tile_size, self.tile_overlap) for h, w in shapes]
         total = sum(budget * len(lay) for budget, lay in zip(iterations, layouts, strict=True))
         run = self._lbfgs if self.optimizer == "lbfgs" else self._adam
         done, start = 0, time.perf_counter()
@@ -258,7 +213,7 @@ class MultiscaleMethod:
         assert image is not None
         return resize_to_shape(image, shapes[-1])
 
-    def _preview(self, image: np.ndarray, tile: tiles.Tile, pixels: Callable[[], np.ndarray]) -> Callable:
+    def _preview(self, image: np.ndarray, tile: schedule.Tile, pixels: Callable[[], np.ndarray]) -> Callable:
         def current() -> np.ndarray:
             if tile.shape == image.shape[:2]:
                 return pixels()
@@ -267,7 +222,7 @@ class MultiscaleMethod:
             return copy
         return current
 
-    def _adam(self, compiled: CompiledSteps, image: np.ndarray, tile: tiles.Tile, args: tuple, budget: int,
+    def _adam(self, compiled: CompiledSteps, image: np.ndarray, tile: schedule.Tile, args: tuple, budget: int,
               report: Callable) -> None:
         """At most ``budget`` Adam steps on one tile of ``image``, written back into it; stops early once converged."""
         x = tf.constant(image[tile.slices][None])
@@ -286,7 +241,7 @@ class MultiscaleMethod:
         finally:  # FinishNow included: the work done so far is kept
             tiles.blend(image, tile, x[0].numpy(), self.tile_overlap)
 
-    def _lbfgs(self, compiled: CompiledSteps, image: np.ndarray, tile: tiles.Tile, args: tuple, budget: int,
+    def _lbfgs(self, compiled: CompiledSteps, image: np.ndarray, tile: schedule.Tile, args: tuple, budget: int,
                report: Callable) -> None:
         """At most ``budget`` L-BFGS-B iterations inside the [0, 1] box on one tile; stops early once converged."""
         import scipy.optimize

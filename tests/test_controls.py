@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_server import losses
+from nst_server import losses, schedule
 from nst_server.features import resize_long_side, resize_to_shape
-from nst_server.methods import METHODS, Settings
+from nst_server.methods import METHODS
 from nst_server.progress import Cancelled
 from tests.conftest import load_rgb
 
@@ -136,9 +136,8 @@ def test_cancel_returns_within_one_step_of_the_default_method(trained_engine, co
     assert steps == [1, 2, 3]
 
 
-def test_presets_order_the_work(trained_engine):
-    method = METHODS["multiscale"]
+def test_presets_order_the_work():
     sizes = [128, 181, 256]
-    totals = {p: sum(method.iterations(Settings(preset=p), sizes)) for p in ("preview", "balanced", "high")}
+    totals = {p: sum(schedule.iterations(p, sizes)) for p in ("preview", "balanced", "high")}
     assert totals["preview"] < totals["balanced"] < totals["high"]
-    assert sum(method.iterations(Settings(steps=90), sizes)) == pytest.approx(90, abs=2)
+    assert sum(schedule.iterations("balanced", sizes, steps=90)) == pytest.approx(90, abs=2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_server import targets, tiles
+from nst_server import schedule, targets, tiles
 from nst_server.features import resize_long_side, resize_to_shape
 from nst_server.methods import METHODS
 from nst_server.progress import FinishNow
@@ -29,7 +29,7 @@ def starry():
 @pytest.mark.parametrize("shape", [(4096, 4096), (3000, 4096), (1100, 900), (700, 500), (1025, 1025)])
 def test_tiles_cover_the_image_and_overlap_enough(shape):
     h, w = shape
-    layout = tiles.layout(h, w, 1024, 128)
+    layout = schedule.layout(h, w, 1024, 128)
     covered = np.zeros(shape, bool)
     for t in layout:
         assert 0 <= t.y0 < t.y1 <= h and 0 <= t.x0 < t.x1 <= w
@@ -44,7 +44,7 @@ def test_tiles_cover_the_image_and_overlap_enough(shape):
 def test_feathered_blend_has_no_step_where_tiles_meet():
     """Two tiles of different flat values: the canvas goes from one to the other smoothly."""
     canvas = np.zeros((64, 200, 3), np.float32)
-    layout = tiles.layout(64, 200, 128, 32)
+    layout = schedule.layout(64, 200, 128, 32)
     for value, tile in zip((0.2, 0.8), layout, strict=True):
         tiles.blend(canvas, tile, np.full((*tile.shape, 3), value, np.float32), 32)
     row = canvas[10, :, 0]
@@ -76,7 +76,7 @@ def test_tiled_result_matches_the_untiled_one_and_shows_no_seams(trained_engine,
     untiled = method.optimize(ex, content, [(starry, 1.0)], **run)
     tiled = tiled_method.optimize(ex, content, [(starry, 1.0)], **run)
     assert tiled.shape == untiled.shape == (121, 181, 3)
-    layout = tiles.layout(121, 181, 128, 32)
+    layout = schedule.layout(121, 181, 128, 32)
     assert len(layout) == 2  # the finest scale really was tiled
     seam = layout[1].x0  # the second tile's ramp: columns seam .. seam+32
     away = np.r_[0:seam - 8, seam + 40:181]

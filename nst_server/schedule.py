@@ -1,0 +1,134 @@
+"""How much work a run of the default method does: its scales, tiles and Adam steps.
+
+Large scales are optimized in overlapping tiles (tiles.py blends them back) so that
+memory stays bounded whatever the layer's size.
+
+No TensorFlow here, so that the socket process can estimate a job's time from the
+worker's measured speed (seconds per megapixel-step) before the job runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Adam steps per scale: ``steps`` at scales up to ``reference`` px, then falling as
+    (reference / size) ** falloff, never below ``min_steps``; the finest scale is
+    ``finest_fraction`` of the requested size (the rest is upsampled)."""
+
+    steps: int
+    reference: int
+    falloff: float
+    finest_fraction: float = 1.0
+    min_steps: int = 8
+
+    def steps_at(self, size: int) -> int:
+        return max(self.min_steps, round(self.steps * min(1.0, (self.reference / size) ** self.falloff)))
+
+
+# Measured (bench/compare.py and a loss trace per scale): each scale starts from the previous one
+# upsampled, loses most of that transient within 30-45 steps and gains under 10% in the next 100.
+# A step costs in proportion to pixels, so at falloff 2 every scale above the reference costs
+# the same: balanced grows with the number of scales (log of the size), not with the area.
+PRESETS: dict[str, Preset] = {
+    "preview": Preset(50, reference=128, falloff=1.0, finest_fraction=0.5),
+    "balanced": Preset(100, reference=256, falloff=2.0),
+    "high": Preset(300, reference=512, falloff=1.0),
+}
+COARSEST = 128  # px, long side of the first scale
+SCALE_FACTOR = math.sqrt(2)
+TILE_SIZE = 1024  # px: larger scales are optimized in overlapping tiles of this size
+TILE_OVERLAP = 128
+ALIGN = 16  # tile corners on multiples of the deepest VGG stride, so feature grids line up
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A rectangle of the image, optimized on its own at a scale too large to do at once."""
+
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile starts along one axis: evenly spread, aligned, each tile ``tile`` long (the last one may
+    be shorter only when the whole axis is), neighbours overlapping by at least ``overlap``."""
+    if length <= tile:
+        return [0]
+    count = -(-(length - overlap) // (tile - overlap))  # ceil
+    last = length - tile
+    inner = {min(last, round(i * last / (count - 1) / ALIGN) * ALIGN) for i in range(1, count - 1)}
+    return sorted({0, last} | inner)
+
+
+def layout(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
+    """Tiles covering (height, width), row by row."""
+    if not 0 <= overlap < tile // 2:
+        raise ValueError(f"overlap {overlap} must be below half the tile size {tile}")
+    return [Tile(y, x, min(height, y + tile), min(width, x + tile))
+            for y in _starts(height, tile, overlap) for x in _starts(width, tile, overlap)]
+
+
+def scale_sizes(size: int) -> list[int]:
+    """Long sides from COARSEST up to ``size`` in steps of sqrt(2), coarse to fine."""
+    sizes = [size]
+    while sizes[-1] / SCALE_FACTOR >= COARSEST:
+        sizes.append(round(sizes[-1] / SCALE_FACTOR))
+    return sizes[::-1]
+
+
+def finest_size(preset: str, size: int) -> int:
+    """Long side of the finest optimized scale (preview works below the requested size and upsamples)."""
+    return max(32, round(size * PRESETS[preset].finest_fraction))
+
+
+def iterations(preset: str, sizes: list[int], steps: int = 0) -> list[int]:
+    """Iterations per scale, coarse to fine; ``steps`` (when not 0) overrides the preset's total."""
+    per_scale = [PRESETS[preset].steps_at(size) for size in sizes]
+    if steps:
+        total = sum(per_scale)
+        per_scale = [max(1, round(n * steps / total)) for n in per_scale]
+    return per_scale
+
+
+def long_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) scaled so that the longer side is ``size`` pixels, keeping the aspect ratio."""
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One scale of a run: its long side, image shape, steps per tile, and tiles."""
+
+    size: int
+    shape: tuple[int, int]
+    steps: int
+    tiles: list[Tile]
+
+
+def plan(height: int, width: int, size: int, preset: str = "balanced", steps: int = 0,
+         tile_size: int = TILE_SIZE, tile_overlap: int = TILE_OVERLAP) -> list[Scale]:
+    """The scales a ``height`` x ``width`` image goes through to come out at long side ``size``."""
+    sizes = scale_sizes(finest_size(preset, size))
+    shapes = [long_side_shape(height, width, s) for s in sizes]
+    return [Scale(s, shape, n, layout(*shape, tile_size, tile_overlap))
+            for s, shape, n in zip(sizes, shapes, iterations(preset, sizes, steps), strict=True)]
+
+
+def megapixel_steps(scales: list[Scale]) -> float:
+    """The work of a run at most (early stops only shorten it): steps times pixels, over scales and tiles."""
+    return sum(scale.steps * tile.shape[0] * tile.shape[1] for scale in scales for tile in scale.tiles) / 1e6
