@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -49,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     remote_setup = sub.add_parser("remote-setup", help="make keys for a server that other machines use")
     remote_setup.add_argument("dir", type=Path, help="private folder for the server's keys")
     remote_setup.add_argument("--endpoint", required=True, help="address clients connect to, e.g. tcp://gpu-box:5555")
-    remote_setup.add_argument("--bind", help="address to listen on (default: all interfaces, the endpoint's port)")
+    remote_setup.add_argument("--bind", help="address to listen on (default: the endpoint's own address and port; "
+                                             "tcp://0.0.0.0:PORT listens on every interface)")
     remote_client = sub.add_parser("remote-add-client", help="allow one more client and write its connection file")
     remote_client.add_argument("dir", type=Path)
     remote_client.add_argument("name")
@@ -92,16 +92,11 @@ def _stylize(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from nst_server.jobs import Limits
-    from nst_server.server import AlreadyRunning, StyleServer
+    from nst_server.logs import setup_server_logging
+    from nst_server.server import AlreadyRunning, CannotListen, StyleServer
     from nst_server.worker import EngineWorker
 
-    log_dir = paths.state_dir()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        handlers=[logging.FileHandler(log_dir / "server.log"), logging.StreamHandler()],
-    )
+    setup_server_logging(paths.state_dir())
     remote = None
     if args.remote:
         from nst_server import remote as remote_mode
@@ -126,6 +121,9 @@ def _serve(args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         print(f"nst_server: {exc}", file=sys.stderr)
         return 3
+    except CannotListen as exc:
+        print(f"nst_server: {exc}", file=sys.stderr)
+        return 5
     return 0
 
 
@@ -150,7 +148,13 @@ def _remote(args: argparse.Namespace) -> int:
     from nst_server import remote, runtime
 
     if args.command == "remote-setup":
-        print(f"server keys written to {remote.setup(args.dir, args.endpoint, args.bind)}")
+        try:
+            written = remote.setup(args.dir, args.endpoint, args.bind)
+        except ValueError as exc:
+            print(f"nst_server: {exc}", file=sys.stderr)
+            return 2
+        print(f"server keys written to {written}")
+        print(f"it will listen on {args.bind or args.endpoint} only")
         print(f"start it with: python -m nst_server serve --remote {args.dir}")
     else:
         info = remote.add_client(args.dir, args.name)

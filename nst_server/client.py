@@ -28,6 +28,9 @@ from nst_server.errors import (  # noqa: F401  (re-exported: client.ClientError 
 from nst_server.protocol import ImageDesc, Message
 
 INSTALL_HINT = "Run 'python3 install.py' from the GIMP Style Transfer folder to install it."
+STATUS_AFTER_S = 2.0  # a job's server speaks every second; after this much silence, ask after the job
+WAIT_SLICE_S = 1.0  # waits are cut into slices so that a suspension of this process shows as a jump in time
+SUSPENDED_S = 2.0  # a slice that ended this much late means this process was not running (SIGSTOP, sleep)
 
 
 class Connection:
@@ -90,6 +93,42 @@ class Connection:
         """End the job at its next step; ``stylize`` then returns the image reached so far."""
         self.send(protocol.new_header(protocol.FINISH, job=job))
 
+    def status(self, job: str) -> None:
+        """Ask after the job: the server answers with a keepalive, or an ``unknown_job`` error saying why it is gone."""
+        try:
+            self._socket.send_multipart(protocol.encode(self.info.key, protocol.new_header(protocol.STATUS, job=job)),
+                                        zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # not connected at this moment (reconnecting after a suspension): the next probe goes
+
+    def _job_messages(self, job: str, silence_timeout: float):
+        """The server's messages about ``job``; ServerStopped after ``silence_timeout`` seconds of silence.
+
+        Silence that this process caused itself (it was suspended, and the server
+        may have dropped the job meanwhile) is not held against the server: it asks
+        the server at once and learns within a round trip whether the job lives.
+        """
+        heard = asked = time.monotonic()
+        while True:
+            before = time.monotonic()
+            message = self.receive(WAIT_SLICE_S)
+            now = time.monotonic()
+            if message is not None:
+                heard = now
+                if message.header.get("job") in (job, None):  # else a late message for an earlier job
+                    yield message
+                continue
+            if now - before > WAIT_SLICE_S + SUSPENDED_S:
+                heard = asked = now - STATUS_AFTER_S  # our own silence; ask right away
+            if now - heard >= silence_timeout:
+                raise ServerStopped(
+                    f"The style transfer server stopped answering (nothing for {silence_timeout:.0f} s). "
+                    "Try again; a fresh server will be started."
+                )
+            if now - heard >= STATUS_AFTER_S and now - asked >= STATUS_AFTER_S:
+                asked = now
+                self.status(job)
+
     def stylize(
         self,
         pixels: bytes,
@@ -113,15 +152,7 @@ class Connection:
             styles=[{"name": s.name, "weight": s.weight} for s in styles],
         )
         self.send(header, [pixels, *(s.data for s in styles)])
-        while True:
-            message = self.receive(silence_timeout)
-            if message is None:
-                raise ServerStopped(
-                    f"The style transfer server stopped answering (nothing for {silence_timeout:.0f} s). "
-                    "Try again; a fresh server will be started."
-                )
-            if message.header.get("job") not in (job, None):
-                continue  # a late message for an earlier job
+        for message in self._job_messages(job, silence_timeout):
             kind = message.type
             if kind == protocol.RESULT:
                 result = protocol.parse_image_desc(message.header.get("image"), "result")
@@ -129,8 +160,8 @@ class Connection:
                     raise ClientError("The server sent a result that does not match the layer.", "bad_image")
                 protocol.check_buffer(result, message.buffers[0], "result")
                 return message.buffers[0]
-            if kind == protocol.ERROR:
-                raise ClientError(str(message.header.get("message", "unknown error")), str(message.header.get("code")))
+            if kind == protocol.ERROR:  # decode checked that code and message are strings
+                raise ClientError(protocol.printable(message.header["message"]), protocol.printable(message.header["code"], 64))
             if kind == protocol.CANCELLED:
                 raise ClientError("The job was cancelled.", "cancelled")
             if on_preview is not None and "preview" in message.header and len(message.buffers) == 1:
@@ -143,6 +174,7 @@ class Connection:
                     on_preview(preview, message.buffers[0])
             if on_event is not None:
                 on_event(message.header)
+        raise ServerStopped("The style transfer server stopped answering.")  # not reached: the wait above raises
 
 
 def connect_running(runtime_dir: Path | None = None, timeout: float = 2.0) -> Connection | None:

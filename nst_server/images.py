@@ -9,18 +9,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst_server.protocol import MAX_PIXELS, ImageDesc, ProtocolError
+from nst_server.protocol import MAX_PIXELS, MAX_SIDE, ImageDesc, ProtocolError
 
 # Formats a style image may have; anything else is refused before decoding.
 STYLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 
 
 def _unreadable(name: str, exc: Exception) -> ProtocolError:
-    # Pillow's messages name its in-memory file object ("<_io.BytesIO object at 0x...>"): useless to a user.
+    # Pillow's own messages are for programmers (some name its in-memory file object): say what it means instead.
     if isinstance(exc, Image.UnidentifiedImageError):
         reason = "it is not an image file in a format the server reads"
+    elif isinstance(exc, (OSError, EOFError, SyntaxError)):  # what Pillow raises for cut-off or corrupt data
+        reason = "the file is damaged or cut short"
     else:
-        reason = str(exc) or type(exc).__name__
+        reason = "the file cannot be decoded"
     return ProtocolError("bad_style_image", f"cannot read {name}: {reason}. Use a {', '.join(STYLE_FORMATS)} file.")
 
 
@@ -46,8 +48,12 @@ def check_style_header(data: bytes, name: str = "style image", max_pixels: int =
         raise ProtocolError("too_large", f"{name} is too large to decode safely (decompression bomb guard)") from None
     except Exception as exc:
         raise _unreadable(name, exc) from None
+    for side, length in (("width", size[0]), ("height", size[1])):
+        if length > MAX_SIDE:  # as for layers
+            raise ProtocolError("too_large", f"{name} is {length} px in {side}, over the limit of {MAX_SIDE} px")
     if size[0] * size[1] > max_pixels:
-        raise ProtocolError("too_large", f"{name} has {size[0]}x{size[1]} pixels, more than the server accepts")
+        raise ProtocolError("too_large", f"{name} has {size[0]}x{size[1]} pixels, over the server's limit of "
+                                         f"{max_pixels / 2**20:g} megapixels")
     return size
 
 

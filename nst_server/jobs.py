@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nst_server import images, protocol
+from nst_server import images, protocol, schedule
 from nst_server.protocol import ImageDesc, Message, ProtocolError
 
 if TYPE_CHECKING:  # the server process never imports TensorFlow
@@ -51,27 +51,52 @@ class StylizeRequest:
     params: dict[str, Any]
 
 
+NETWORK_MIN_SIDE = 16  # px: VGG pools four times before block5_conv1; a shorter side vanishes there (measured: 15 fails)
+
+
+def network_long_sides(params: dict[str, Any]) -> tuple[int, int]:
+    """Long sides (layer, style) of the smallest images the network sees with these parameters.
+
+    Mirrors methods.py: the seed method works at ``size``; multiscale starts at the
+    coarsest of schedule.scale_sizes and scales the style by ``style_scale``, at
+    least 16 px.  Every later scale is larger.
+    """
+    if params["method"] == "seed":
+        return params["size"], params["size"]
+    coarsest = schedule.scale_sizes(schedule.finest_size(params["preset"], params["size"]))[0]
+    return coarsest, max(NETWORK_MIN_SIDE, round(coarsest * params["style_scale"]))
+
+
+def check_network_size(what: str, width: int, height: int, long_side: int, params: dict[str, Any]) -> None:
+    """ProtocolError ``too_small`` when an image scaled to ``long_side`` has a side the network cannot take."""
+    short = min(schedule.long_side_shape(height, width, long_side))
+    if short < NETWORK_MIN_SIDE:
+        raise ProtocolError(
+            "too_small",
+            f"{what} ({width}x{height} px) is too narrow: at output detail {params['size']} and style scale "
+            f"{params['style_scale']:g} its short side would be {short} px, and the network needs at least "
+            f"{NETWORK_MIN_SIDE} px. Use a less elongated image, or a larger output detail or style scale.",
+        )
+
+
 def validate_stylize(message: Message, limits: Limits = Limits()) -> tuple[str, WorkerJob]:
     """Everything a stylize message carries, checked; ProtocolError names the first problem."""
-    header = message.header
-    job = protocol.job_id(header)
-    if len(message.buffers) < 2:
-        raise ProtocolError("bad_message", "a stylize message carries the layer's pixels and at least one style file")
+    fields = protocol.parse_stylize(message, limits.max_pixels)
     for buffer in message.buffers:
         if len(buffer) > limits.max_buffer_bytes:
             raise ProtocolError("too_large", f"a buffer is larger than the server's limit of {limits.max_buffer_bytes} bytes")
-    params = protocol.validate_params(header.get("params", {}))
-    desc = protocol.parse_image_desc(header.get("content"), "layer", limits.max_pixels)
     pixels, style_files = message.buffers[0], message.buffers[1:]
-    protocol.check_buffer(desc, pixels, "layer")
-    styles = protocol.parse_styles(header.get("styles"), len(style_files))
-    for (name, _), data in zip(styles, style_files, strict=True):
+    protocol.check_buffer(fields.content, pixels, "layer")
+    layer_side, style_side = network_long_sides(fields.params)
+    check_network_size("the layer", fields.content.width, fields.content.height, layer_side, fields.params)
+    for (name, _), data in zip(fields.styles, style_files, strict=True):
         if not data:
             raise ProtocolError("bad_style_image", f"the style image file {name} is empty")
         if len(data) > limits.max_style_file_bytes:
             raise ProtocolError("too_large", f"the style file {name} is larger than {limits.max_style_file_bytes >> 20} MiB")
-        images.check_style_header(data, name, limits.max_pixels)
-    return job, WorkerJob(desc.to_json(), pixels, list(style_files), styles, params)
+        width, height = images.check_style_header(data, name, limits.max_pixels)
+        check_network_size(f"the style image {name}", width, height, style_side, fields.params)
+    return fields.job, WorkerJob(fields.content.to_json(), pixels, list(style_files), fields.styles, fields.params)
 
 
 def prepare(job_id: str, job: WorkerJob) -> StylizeRequest:

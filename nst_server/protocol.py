@@ -22,6 +22,7 @@ import hmac
 import json
 import math
 import os
+import re
 import struct
 import time
 from collections import OrderedDict
@@ -41,6 +42,11 @@ MAX_PIXELS = 64 * 1024 * 1024  # 64 megapixels, e.g. 8192 x 8192
 MAX_STYLE_FILE_BYTES = 64 * 1024 * 1024
 MAX_BUFFER_BYTES = 512 * 1024 * 1024  # e.g. 8192 x 4096 RGBA float32, or 64 megapixels RGBA 8-bit
 MAX_CLOCK_SKEW_S = 300.0  # messages older or newer than this are refused
+MAX_SIGNED_FRAMES = 64  # over this many frames the signature is not even checked (no client sends that)
+MAX_JSON_DEPTH = 16  # nesting of objects and lists in a header (ours need 3); checked before parsing
+MAX_JSON_INT_DIGITS = 64  # longer integers are refused while parsing (int() of long digit strings is slow)
+MAX_ID_CHARS = 64  # message and job ids
+MAX_TEXT_CHARS = 1000  # error messages, as sent
 
 # --- message types -----------------------------------------------------------
 # client -> server
@@ -48,6 +54,7 @@ PING = "ping"
 STYLIZE = "stylize"
 CANCEL = "cancel"
 FINISH = "finish"  # stop optimizing now and send the best result so far
+STATUS = "status"  # is my job still there? (a client that heard nothing for a while, e.g. after being suspended)
 # server -> client
 PONG = "pong"
 ACCEPTED = "accepted"
@@ -57,7 +64,7 @@ RESULT = "result"
 CANCELLED = "cancelled"
 ERROR = "error"
 
-CLIENT_TYPES = frozenset({PING, STYLIZE, CANCEL, FINISH})
+CLIENT_TYPES = frozenset({PING, STYLIZE, CANCEL, FINISH, STATUS})
 SERVER_TYPES = frozenset({PONG, ACCEPTED, PROGRESS, KEEPALIVE, RESULT, CANCELLED, ERROR})
 
 # --- error codes: each names one problem a user or client can act on ----------
@@ -68,11 +75,12 @@ ERROR_CODES: dict[str, str] = {
     "unsupported_version": "The peer speaks another protocol version.",
     "bad_parameter": "A parameter is unknown, of the wrong type or out of range.",
     "bad_image": "The layer's pixels do not match their description.",
-    "too_large": "An image or buffer is larger than the server accepts.",
+    "too_large": "A message, image or buffer is larger than the server accepts.",
+    "too_small": "An image is too small for the network at the requested size and style scale.",
     "bad_style_image": "The style image cannot be read.",
     "weights_missing": "The VGG model weights are not installed.",
     "busy": "The server has no room for another job now.",
-    "unknown_job": "No job with this id is known to the server.",
+    "unknown_job": "No job with this id is known to the server (or it was dropped).",
     "cancelled": "The job was cancelled.",
     "timeout": "The job ran longer than the server allows.",
     "shutting_down": "The server is stopping; the job was not finished.",
@@ -95,6 +103,22 @@ class ProtocolError(Exception):
         self.authenticated = authenticated
 
 
+def printable(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text`` safe to show a person or write to a log: control and other invisible characters
+    (terminal escapes, newlines, bidi overrides) escaped as ``\\x1b``, ``\\n``..., cut at ``limit``."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text[:limit])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A received value quoted in an error message: its repr, short and printable."""
+    if isinstance(value, int) and value.bit_length() > 128:  # str() of a huge int is slow, or refused
+        return f"an integer of about {round(value.bit_length() * math.log10(2))} digits"
+    text = repr(value)
+    return printable(text, limit)
+
+
 # --- parameters --------------------------------------------------------------
 @dataclass(frozen=True)
 class IntParam:
@@ -106,11 +130,11 @@ class IntParam:
 
     def check(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ProtocolError("bad_parameter", f"parameter '{self.name}' must be an integer, got {value!r}")
+            raise ProtocolError("bad_parameter", f"parameter '{self.name}' must be an integer, got {shown(value)}")
         if not self.minimum <= value <= self.maximum:
             raise ProtocolError(
                 "bad_parameter",
-                f"parameter '{self.name}' must be between {self.minimum} and {self.maximum}, got {value}",
+                f"parameter '{self.name}' must be between {self.minimum} and {self.maximum}, got {shown(value)}",
             )
         return value
 
@@ -124,12 +148,13 @@ class FloatParam:
     help: str
 
     def check(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ProtocolError("bad_parameter", f"parameter '{self.name}' must be a number, got {value!r}")
-        if not self.minimum <= value <= self.maximum:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not math.isfinite(value))):
+            raise ProtocolError("bad_parameter", f"parameter '{self.name}' must be a number, got {shown(value)}")
+        if not self.minimum <= value <= self.maximum:  # compared before float(): a huge int would overflow
             raise ProtocolError(
                 "bad_parameter",
-                f"parameter '{self.name}' must be between {self.minimum:g} and {self.maximum:g}, got {value:g}",
+                f"parameter '{self.name}' must be between {self.minimum:g} and {self.maximum:g}, got {shown(value)}",
             )
         return float(value)
 
@@ -142,10 +167,10 @@ class ChoiceParam:
     help: str
 
     def check(self, value: Any) -> str:
-        if value not in self.choices:
+        if not isinstance(value, str) or value not in self.choices:
             raise ProtocolError(
                 "bad_parameter",
-                f"parameter '{self.name}' must be one of {', '.join(self.choices)}; got {value!r}",
+                f"parameter '{self.name}' must be one of {', '.join(self.choices)}; got {shown(value)}",
             )
         return value
 
@@ -197,7 +222,7 @@ def parse_styles(raw: Any, count: int) -> list[tuple[str, float]]:
         if not isinstance(name, str) or len(name) > 255:
             raise ProtocolError("bad_message", "a style's 'name' must be a string of at most 255 characters")
         weight = FloatParam("weight", 1.0, 0.0, 1000.0, "").check(weight)
-        styles.append((name, weight))
+        styles.append((printable(name), weight))  # the name only ever appears in messages for people
     if sum(w for _, w in styles) <= 0:
         raise ProtocolError("bad_parameter", "at least one style needs a weight above 0")
     return styles
@@ -209,7 +234,7 @@ def validate_params(raw: Any) -> dict[str, Any]:
         raise ProtocolError("bad_parameter", "'params' must be an object")
     unknown = sorted(set(raw) - set(PARAMETERS))
     if unknown:
-        raise ProtocolError("bad_parameter", f"unknown parameter(s): {', '.join(unknown)}")
+        raise ProtocolError("bad_parameter", printable(f"unknown parameter(s): {', '.join(unknown)}", 200))
     return {name: spec.check(raw.get(name, spec.default)) for name, spec in PARAMETERS.items()}
 
 
@@ -252,15 +277,15 @@ def parse_image_desc(raw: Any, what: str = "image", max_pixels: int = MAX_PIXELS
     w, h, fmt = raw.get("width"), raw.get("height"), raw.get("format")
     for name, v in (("width", w), ("height", h)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ProtocolError("bad_image", f"{what} {name} must be a positive integer, got {v!r}")
+            raise ProtocolError("bad_image", f"{what} {name} must be a positive integer, got {shown(v)}")
         if v > MAX_SIDE:
             raise ProtocolError("too_large", f"{what} {name} {v} exceeds the limit of {MAX_SIDE} pixels")
     if w * h > max_pixels:
         raise ProtocolError(
             "too_large", f"{what} of {w}x{h} has more than the server's limit of {max_pixels / 2**20:g} megapixels"
         )
-    if fmt not in PIXEL_FORMATS:
-        raise ProtocolError("bad_image", f"{what} format must be one of {', '.join(PIXEL_FORMATS)}; got {fmt!r}")
+    if not isinstance(fmt, str) or fmt not in PIXEL_FORMATS:  # a list or object is no key of a dict
+        raise ProtocolError("bad_image", f"{what} format must be one of {', '.join(PIXEL_FORMATS)}; got {shown(fmt)}")
     return ImageDesc(w, h, fmt)
 
 
@@ -286,13 +311,17 @@ def _digest(key: bytes, frames: Sequence[bytes]) -> bytes:
     return mac.digest()
 
 
+def sign(key: bytes, body: Sequence[bytes]) -> list[bytes]:
+    """A whole message from its header and buffer frames, exactly as given (tests sign raw bytes with it)."""
+    return [MAGIC, _digest(key, body), *body]
+
+
 def new_header(msg_type: str, **fields: Any) -> dict[str, Any]:
     return {"type": msg_type, "id": os.urandom(12).hex(), "ts": time.time(), **fields}
 
 
 def encode(key: bytes, header: dict[str, Any], buffers: Sequence[bytes] = ()) -> list[bytes]:
-    body = [json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8"), *buffers]
-    return [MAGIC, _digest(key, body), *body]
+    return sign(key, [json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8"), *buffers])
 
 
 @dataclass
@@ -303,6 +332,11 @@ class Message:
     @property
     def type(self) -> str:
         return self.header["type"]
+
+    @property
+    def job(self) -> str | None:
+        """The job this message is about, already checked to be an id (see parse)."""
+        return self.header.get("job")
 
 
 class ReplayGuard:
@@ -325,17 +359,14 @@ class ReplayGuard:
             self._seen.popitem(last=False)
 
 
-def decode(
-    key: bytes,
-    frames: Sequence[bytes],
-    allowed_types: frozenset[str],
-    replay_guard: ReplayGuard | None = None,
-    max_buffer_bytes: int = MAX_BUFFER_BYTES,
-) -> Message:
-    """Check and parse one message; raises ProtocolError naming what is wrong.
+def verify(key: bytes, frames: Sequence[bytes], max_buffer_bytes: int = MAX_BUFFER_BYTES) -> list[bytes]:
+    """The signed frames (header, buffers) of a message, checked against every limit; nothing is parsed.
 
-    Frame count, version and header size are checked first, then the
-    signature, and only then is any JSON parsed.
+    Raises ProtocolError.  Before the signature only what is needed to check it
+    is looked at (frame count, magic, a bound on the bytes to hash); those
+    errors are ``authenticated=False`` and never answered.  A message whose
+    signature holds but that is over a limit (frames, header, a buffer) gets an
+    authenticated ``too_large``, so its sender learns why.
     """
 
     def refuse(code: str, message: str) -> ProtocolError:
@@ -343,44 +374,174 @@ def decode(
 
     if len(frames) < 3:
         raise refuse("bad_message", f"a message has at least 3 frames, got {len(frames)}")
-    if len(frames) > MAX_FRAMES:
-        raise refuse("too_large", f"a message has at most {MAX_FRAMES} frames, got {len(frames)}")
     if bytes(frames[0]) != MAGIC:
         raise refuse("unsupported_version", f"expected protocol {MAGIC.decode()}")
-    if len(frames[2]) > MAX_HEADER_BYTES:
-        raise refuse("too_large", f"header is larger than {MAX_HEADER_BYTES} bytes")
+    if len(frames) > MAX_SIGNED_FRAMES or sum(len(f) for f in frames[2:]) > (MAX_FRAMES - 1) * max_buffer_bytes:
+        raise refuse("too_large", "message far over the limits; its signature was not checked")
     if not hmac.compare_digest(bytes(frames[1]), _digest(key, frames[2:])):
         raise refuse("bad_signature", "signature does not match")
+    if len(frames) > MAX_FRAMES:
+        raise ProtocolError("too_large", f"a message has at most {MAX_FRAMES} frames (the layer and up to {MAX_STYLES} "
+                                         f"style images), this one has {len(frames)}")
+    if len(frames[2]) > MAX_HEADER_BYTES:
+        raise ProtocolError("too_large", f"the header has {len(frames[2])} bytes, over the limit of {MAX_HEADER_BYTES}")
     for buf in frames[3:]:
         if len(buf) > max_buffer_bytes:
             raise ProtocolError("too_large", f"a buffer of {len(buf)} bytes is over the limit of {max_buffer_bytes} bytes")
+    return [bytes(f) for f in frames[2:]]
+
+
+# --- strict, bounded JSON ----------------------------------------------------
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """How deeply objects and lists nest in JSON text, strings skipped; an upper bound for broken text."""
+    depth = deepest = 0
+    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ProtocolError("bad_message", f"the header holds {name}, which strict JSON does not allow")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity
+        raise ProtocolError("bad_message", "the header holds a number too large to represent")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise ProtocolError("bad_message", f"the header holds an integer of more than {MAX_JSON_INT_DIGITS} digits")
+    return int(text)
+
+
+def loads_header(raw: bytes) -> dict[str, Any]:
+    """A header's JSON object: UTF-8, nesting bounded before parsing, no NaN or Infinity, finite numbers."""
+    if _nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise ProtocolError("bad_message", f"the header nests objects or lists more than {MAX_JSON_DEPTH} deep")
     try:
-        header = json.loads(bytes(frames[2]).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError("bad_message", f"header is not JSON: {exc}") from None
+        header = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float,
+                            parse_int=_bounded_int)
+    except UnicodeDecodeError:
+        raise ProtocolError("bad_message", "the header is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ProtocolError("bad_message", f"the header is not valid JSON (at character {exc.pos})") from None
     if not isinstance(header, dict):
-        raise ProtocolError("bad_message", "header must be a JSON object")
-    msg_type, msg_id, ts = header.get("type"), header.get("id"), header.get("ts")
-    if msg_type not in allowed_types:
-        raise ProtocolError("bad_message", f"unexpected message type {msg_type!r}")
-    if not isinstance(msg_id, str) or not 1 <= len(msg_id) <= 64:
-        raise ProtocolError("bad_message", "message 'id' must be a short string")
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts):
+        raise ProtocolError("bad_message", "the header must be a JSON object")
+    return header
+
+
+# --- header fields -----------------------------------------------------------
+JOB_TYPES = frozenset({STYLIZE, CANCEL, FINISH, STATUS, ACCEPTED, PROGRESS, KEEPALIVE, RESULT, CANCELLED})
+
+
+def is_id(value: Any) -> bool:
+    """Message and job ids: 1 to 64 printable characters (they reach logs and messages)."""
+    return isinstance(value, str) and 1 <= len(value) <= MAX_ID_CHARS and value.isprintable()
+
+
+def _check_fields(header: dict[str, Any], allowed_types: frozenset[str]) -> None:
+    """The common fields and those every message of its type carries; the rest is checked where it is used
+    (parse_stylize, parse_image_desc), before anything else touches it."""
+    msg_type, ts = header.get("type"), header.get("ts")
+    if not isinstance(msg_type, str) or msg_type not in allowed_types:
+        raise ProtocolError("bad_message", f"unexpected message type {shown(msg_type)}")
+    if not is_id(header.get("id")):
+        raise ProtocolError("bad_message", f"message 'id' must be 1 to {MAX_ID_CHARS} printable characters")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
         raise ProtocolError("bad_message", "message 'ts' must be a number")
+    job = header.get("job")
+    if (msg_type in JOB_TYPES or job is not None) and not is_id(job):
+        raise ProtocolError("bad_message", f"'job' must be 1 to {MAX_ID_CHARS} printable characters")
+    if msg_type == ERROR and not (isinstance(header.get("code"), str) and isinstance(header.get("message"), str)):
+        raise ProtocolError("bad_message", "an error carries a 'code' and a 'message' string")
+    if msg_type == PROGRESS:
+        for name in ("step", "total"):
+            value = header.get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ProtocolError("bad_message", f"progress '{name}' must be a count")
+
+
+def parse(body: Sequence[bytes], allowed_types: frozenset[str], replay_guard: ReplayGuard | None = None) -> Message:
+    """A verified message's header parsed and its common fields checked (see verify for the frames)."""
+    header = loads_header(bytes(body[0]))
+    _check_fields(header, allowed_types)
     if replay_guard is not None:
         replay_guard.check(header)
-    return Message(header, [bytes(b) for b in frames[3:]])
+    return Message(header, [bytes(b) for b in body[1:]])
+
+
+def decode(
+    key: bytes,
+    frames: Sequence[bytes],
+    allowed_types: frozenset[str],
+    replay_guard: ReplayGuard | None = None,
+    max_buffer_bytes: int = MAX_BUFFER_BYTES,
+) -> Message:
+    """Check and parse one message (verify, then parse); raises ProtocolError naming what is wrong."""
+    return parse(verify(key, frames, max_buffer_bytes), allowed_types, replay_guard)
+
+
+@dataclass(frozen=True)
+class StylizeFields:
+    job: str
+    content: ImageDesc
+    styles: list[tuple[str, float]]  # (name, blend weight) of each style file
+    params: dict[str, Any]
+
+
+def parse_stylize(message: Message, max_pixels: int = MAX_PIXELS) -> StylizeFields:
+    """Every field of a stylize header, checked for type and range; the buffers are only counted."""
+    header = message.header
+    if len(message.buffers) < 2:
+        raise ProtocolError("bad_message", "a stylize message carries the layer's pixels and at least one style file")
+    params = validate_params(header.get("params", {}))
+    content = parse_image_desc(header.get("content"), "layer", max_pixels)
+    styles = parse_styles(header.get("styles"), len(message.buffers) - 1)
+    assert message.job is not None  # parse() checked it
+    return StylizeFields(message.job, content, styles, params)
 
 
 def error_header(code: str, message: str, job: str | None = None) -> dict[str, Any]:
-    fields: dict[str, Any] = {"code": code, "message": message}
+    """An error for a person to read: control characters escaped, length bounded."""
+    fields: dict[str, Any] = {"code": code, "message": printable(message)}
     if job is not None:
         fields["job"] = job
     return new_header(ERROR, **fields)
 
 
-def job_id(header: dict[str, Any]) -> str:
-    job = header.get("job")
-    if not isinstance(job, str) or not 1 <= len(job) <= 64:
-        raise ProtocolError("bad_message", "'job' must be a short string")
-    return job
+# --- the server's speed (an optional field of pong) ---------------------------
+SPEED_PRECISIONS = ("float32", "bfloat16")
+
+
+def parse_speed(raw: Any) -> dict[str, Any] | None:
+    """The ``speed`` a pong carries, checked: ``precision`` (the engine's choice), ``seconds_per_megapixel_step``
+    (per precision measured) and ``fixed_seconds`` (per job); None when absent (not measured yet, an older
+    server) or malformed."""
+    if not isinstance(raw, dict):
+        return None
+    timings = raw.get("seconds_per_megapixel_step")
+    if not isinstance(timings, dict) or not timings:
+        return None
+    clean: dict[str, float] = {}
+    for name, seconds in timings.items():
+        if name not in SPEED_PRECISIONS or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                or not math.isfinite(seconds) or seconds <= 0:
+            return None
+        clean[name] = float(seconds)
+    precision, fixed = raw.get("precision"), raw.get("fixed_seconds")
+    fixed = 0.0 if fixed is None else fixed
+    if precision not in clean or isinstance(fixed, bool) or not isinstance(fixed, (int, float)) \
+            or not math.isfinite(fixed) or fixed < 0:
+        return None
+    return {"precision": precision, "seconds_per_megapixel_step": clean, "fixed_seconds": float(fixed)}

@@ -9,6 +9,7 @@ plug-in needs (``install.py --remote FILE``).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import zmq
@@ -19,16 +20,23 @@ from nst_server.server import RemoteAccess
 CONFIG_FILE = "remote-server.json"
 
 
+ENDPOINT = re.compile(r"tcp://[^:/\s]+:[0-9]{1,5}|tcp://\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
+
+
 def setup(folder: Path, public_endpoint: str, bind: str | None = None) -> Path:
-    """Create the server's keys in ``folder`` (mode 0700); clients will connect to ``public_endpoint``."""
-    if not public_endpoint.startswith("tcp://"):
-        raise ValueError("the remote endpoint must look like tcp://HOST:PORT")
+    """Create the server's keys in ``folder`` (mode 0700); clients will connect to ``public_endpoint``.
+
+    The server listens only where it is told: on ``bind`` if given, else on the
+    endpoint's own address (never on every interface unless ``bind`` says so).
+    """
+    for what, address in (("endpoint", public_endpoint), ("--bind address", bind or public_endpoint)):
+        if not ENDPOINT.fullmatch(address):
+            raise ValueError(f"the remote {what} must look like tcp://HOST:PORT, got {address!r}")
     runtime.make_private_dir(folder)
     public, secret = zmq.curve_keypair()
-    port = public_endpoint.rsplit(":", 1)[-1]
     config = {
         "public_endpoint": public_endpoint,
-        "bind": bind or f"tcp://0.0.0.0:{port}",
+        "bind": bind or public_endpoint,
         "server_public_key": public.decode(),
         "server_secret_key": secret.decode(),
         "hmac_key": protocol.new_key().hex(),

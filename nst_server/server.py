@@ -4,28 +4,31 @@ The server process owns the socket and never imports TensorFlow; jobs run in
 an engine worker process (worker.py) that can crash or be killed without
 taking the socket down.  Every wait has a timeout.  A client that vanishes is
 noticed when a send to it fails (ROUTER_MANDATORY plus ZeroMQ heartbeats), and
-its job is cancelled.
+its job is cancelled.  Nothing a message carries can stop the loop: a failure
+while handling one is logged and answered with ``internal``.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from nst_server import __version__, paths, protocol, runtime
+from nst_server import __version__, memory, paths, protocol, runtime
 from nst_server.jobs import Limits, WorkerJob, validate_stylize
+from nst_server.logs import RATE_LIMITED
 from nst_server.protocol import Message, ProtocolError
 from nst_server.worker import EngineWorker
 
@@ -36,9 +39,21 @@ HEARTBEAT_IVL_MS = 500  # with the timeout below, a frozen client is dropped in 
 HEARTBEAT_TIMEOUT_MS = 2000
 CANCEL_GRACE_S = 10.0  # a cancelled job that does not stop by then has its worker killed
 MIN_ZMQ_VERSION = (4, 3, 3)
+MEMORY_TRIM_S = 10.0  # how often freed connection buffers go back to the system (memory.py)
+DROPPED_JOBS_KEPT = 256  # ids of jobs dropped with their client, so that a resumed client is told why
+INTERNAL_MESSAGE = ("The style transfer server failed on this request; it keeps running, and its log "
+                    "(server.log) has the details. Try again.")
+ENGINE_FAILED_MESSAGE = ("The style transfer engine failed on this job; the server keeps running, and its log "
+                         "(server.log) has the details. Try again, perhaps with a smaller output detail.")
+JOB_DROPPED_MESSAGE = ("The server dropped this job because this program stopped answering for a while "
+                       "(was it suspended?). Run it again.")
 
 
 class AlreadyRunning(Exception):
+    pass
+
+
+class CannotListen(Exception):
     pass
 
 
@@ -99,6 +114,9 @@ class StyleServer:
         self._jobs: dict[str, Job] = {}  # queued or running, by job id
         self._running: Job | None = None
         self._deferred: list[tuple[bytes, dict, tuple]] = []
+        self._dropped: OrderedDict[str, None] = OrderedDict()  # jobs cancelled because their client was gone
+        self._handlers = {protocol.PING: self._on_ping, protocol.STYLIZE: self._accept, protocol.CANCEL: self._on_cancel,
+                          protocol.FINISH: self._on_finish, protocol.STATUS: self._on_status}
         self._stop = False
         self._last_activity = time.monotonic()
         self.endpoint: str | None = None
@@ -122,7 +140,7 @@ class StyleServer:
                 (zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS),
                 (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
                 (zmq.SNDTIMEO, 2000),
-                # ZeroMQ caps single frames only (cut off, unanswered); protocol.decode names the rest.
+                # ZeroMQ caps single frames only (cut off, unanswered); protocol.verify names the rest.
                 (zmq.MAXMSGSIZE, self.limits.max_buffer_bytes + (16 << 20)),
             ):
                 sock.setsockopt(option, value)
@@ -131,7 +149,12 @@ class StyleServer:
                 sock.setsockopt(zmq.CURVE_SERVER, 1)
                 sock.setsockopt_string(zmq.CURVE_SECRETKEY, self.remote.server_secret_key)
                 sock.setsockopt_string(zmq.ZAP_DOMAIN, "nst")
-                sock.bind(self.remote.bind)
+                try:
+                    sock.bind(self.remote.bind)
+                except zmq.ZMQError as exc:
+                    raise CannotListen(
+                        f"cannot listen on {self.remote.bind} ({exc.strerror}); run remote-setup again with "
+                        "--bind tcp://ADDRESS:PORT, an address of this machine") from None
             elif self.transport == "tcp":
                 sock.bind("tcp://127.0.0.1:*")  # loopback only
             else:
@@ -190,7 +213,7 @@ class StyleServer:
             def callback(self, domain: str, key: bytes) -> bool:
                 ok = key.decode("ascii", "replace") in allowed
                 if not ok:
-                    log.warning("refused a client key that is not on the allow-list")
+                    log.warning("refused a client key that is not on the allow-list", extra=RATE_LIMITED)
                 return ok
 
         auth = ThreadAuthenticator(context, log=logging.getLogger("nst_server.auth"))
@@ -202,6 +225,7 @@ class StyleServer:
     def _loop(self, sock: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
+        last_trim = time.monotonic()
         while not self._stop:
             if dict(poller.poll(50)):
                 for _ in range(16):  # a burst of messages cannot starve the worker's results
@@ -209,13 +233,23 @@ class StyleServer:
                         frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
                     except zmq.Again:
                         break
-                    self._handle(sock, frames)
-            self._pump_worker(sock)
-            self._keepalive(sock)
+                    self._guarded(self._handle, sock, frames)
+            self._guarded(self._pump_worker, sock)
+            self._guarded(self._keepalive, sock)
+            if time.monotonic() - last_trim > MEMORY_TRIM_S:
+                last_trim = time.monotonic()
+                memory.release_free_memory()  # what a storm of connections left behind
             if (self.idle_timeout and not self._jobs
                     and time.monotonic() - self._last_activity > self.idle_timeout):
                 log.info("idle for %.0f s, shutting down", self.idle_timeout)
                 break
+
+    def _guarded(self, step, *args: Any) -> None:
+        """The last resort: a bug met while serving is logged, never the end of the server."""
+        try:
+            step(*args)
+        except Exception:
+            log.exception("the server failed in %s; it goes on serving", step.__name__, extra=RATE_LIMITED)
 
     def _send(self, sock: zmq.Socket, client: bytes, header: dict, buffers: list[bytes] | tuple = ()) -> bool:
         """Send one message; False when the client is gone (its jobs are then cancelled)."""
@@ -229,43 +263,64 @@ class StyleServer:
                 if job.client == client:
                     log.info("client of job %s is gone; cancelling it", job.id)
                     self._cancel(job)
+                    self._dropped[job.id] = None
+                    while len(self._dropped) > DROPPED_JOBS_KEPT:
+                        self._dropped.popitem(last=False)
             return False
 
     def _handle(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         client, body = frames[0], frames[1:]
         try:
-            message = protocol.decode(self.key, body, protocol.CLIENT_TYPES, self.replay_guard,
-                                      self.limits.max_buffer_bytes)
+            signed = protocol.verify(self.key, body, self.limits.max_buffer_bytes)
         except ProtocolError as exc:
             self.stats["dropped_messages"] += 1
-            if exc.authenticated:
+            if exc.authenticated:  # signed, but over a limit: the sender learns which
                 self._send(sock, client, protocol.error_header(exc.code, exc.message))
             else:  # unsigned or forged traffic is never answered
-                log.warning("dropped an unauthenticated message (%s)", exc.code)
+                log.warning("dropped an unauthenticated message (%s)", exc.code, extra=RATE_LIMITED)
             return
-        self._last_activity = time.monotonic()
+        message: Message | None = None
         try:
-            if message.type == protocol.PING:
-                self._send(sock, client, protocol.new_header(
-                    protocol.PONG, version=__version__, instance=self.instance, pid=os.getpid(),
-                    engine_pid=self.worker.pid, jobs=len(self._jobs), queue_limit=self.queue_limit))
-            elif message.type == protocol.STYLIZE:
-                self._accept(sock, client, message)
-            elif message.type == protocol.CANCEL:
-                self._cancel(self._client_job(client, message))
-            elif message.type == protocol.FINISH:
-                job = self._client_job(client, message)
-                job.finish_requested = True
-                if job is self._running:
-                    self.worker.finish()
+            message = protocol.parse(signed, protocol.CLIENT_TYPES, self.replay_guard)
+            self._last_activity = time.monotonic()
+            self._handlers[message.type](sock, client, message)
         except ProtocolError as exc:
-            self._send(sock, client, protocol.error_header(exc.code, exc.message, message.header.get("job")))
+            if message is None:
+                self.stats["dropped_messages"] += 1
+            self._send(sock, client, protocol.error_header(exc.code, exc.message, message.job if message else None))
+        except Exception:  # a bug of ours; the message was signed, so its sender is told
+            log.exception("a %s message failed in the server", message.type if message else "signed",
+                          extra=RATE_LIMITED)
+            self._send(sock, client, protocol.error_header("internal", INTERNAL_MESSAGE,
+                                                                 message.job if message else None))
+
+    def _on_ping(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
+        self._send(sock, client, protocol.new_header(
+            protocol.PONG, version=__version__, instance=self.instance, pid=os.getpid(),
+            engine_pid=self.worker.pid, jobs=len(self._jobs), queue_limit=self.queue_limit))
+
+    def _on_cancel(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
+        self._cancel(self._client_job(client, message))
+
+    def _on_finish(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
+        job = self._client_job(client, message)
+        job.finish_requested = True
+        if job is self._running:
+            self.worker.finish()
+
+    def _on_status(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
+        """A client that heard nothing for a while asks after its job: a keepalive, or why it is gone."""
+        job = self._client_job(client, message)
+        job.last_sent = time.monotonic()
+        self._send(sock, client, protocol.new_header(protocol.KEEPALIVE, job=job.id, queue_position=self._position(job)))
 
     def _client_job(self, client: bytes, message: Message) -> Job:
-        """The job a cancel or finish names, if it is this client's; clients cannot touch each other's jobs."""
-        job = self._jobs.get(protocol.job_id(message.header))
+        """The job a cancel, finish or status names, if it is this client's; clients cannot touch each other's jobs."""
+        job = self._jobs.get(message.job)
         if job is None or job.client != client:
-            raise ProtocolError("unknown_job", "no such job for this client")
+            if message.job in self._dropped:
+                raise ProtocolError("unknown_job", JOB_DROPPED_MESSAGE)
+            raise ProtocolError("unknown_job", "the server has no such job for this client")
         return job
 
     def _accept(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
@@ -275,7 +330,8 @@ class StyleServer:
             raise ProtocolError("busy", f"the server is busy with {len(self._jobs)} jobs; try again in a while")
         job_id, work = validate_stylize(message, self.limits)
         if job_id in self._jobs:
-            raise ProtocolError("bad_message", "a job with this id is already queued")
+            raise ProtocolError("bad_message", "a job with this id is already queued or running on this server; "
+                                               "job ids must be unique server-wide (choose a random one)")
         job = Job(job_id, client, work)
         self._jobs[job_id] = job
         self._pending.append(job)
@@ -319,7 +375,8 @@ class StyleServer:
             if kind == "progress":
                 _, _, step, total, loss, elapsed, preview = message
                 job.last_sent = time.monotonic()
-                header = protocol.new_header(protocol.PROGRESS, job=job.id, step=step, total=total, loss=loss,
+                header = protocol.new_header(protocol.PROGRESS, job=job.id, step=step, total=total,
+                                             loss=loss if math.isfinite(loss) else None,  # JSON has no NaN
                                              elapsed=elapsed)
                 buffers: list[bytes] = []
                 if preview is not None:
@@ -342,7 +399,11 @@ class StyleServer:
                     self._send(sock, job.client, protocol.new_header(protocol.CANCELLED, job=job.id))
             else:
                 self.stats["failed"] += 1
-                self._send(sock, job.client, protocol.error_header(message[2], message[3], job.id))
+                code, text = message[2], message[3]
+                if code == "internal":  # the engine's own words (TensorFlow's) are for the log, not for people
+                    log.error("job %s failed in the engine: %s", job.id, text)
+                    text = ENGINE_FAILED_MESSAGE
+                self._send(sock, job.client, protocol.error_header(code, text, job.id))
         self._watch_running(sock)
         if self._running is None and self._pending and self.worker.alive():
             job = self._pending.popleft()
