@@ -121,6 +121,7 @@ class StyleServer:
         self._last_activity = time.monotonic()
         self.endpoint: str | None = None
         self.stats = {"served": 0, "cancelled": 0, "failed": 0, "dropped_messages": 0, "worker_restarts": 0}
+        self.speed: dict[str, Any] | None = None  # the engine's measured speed, in every pong once known
 
     # --- lifecycle -----------------------------------------------------------
     def request_stop(self, *_args: Any) -> None:
@@ -297,7 +298,7 @@ class StyleServer:
     def _on_ping(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
         self._send(sock, client, protocol.new_header(
             protocol.PONG, version=__version__, instance=self.instance, pid=os.getpid(),
-            engine_pid=self.worker.pid, jobs=len(self._jobs), queue_limit=self.queue_limit))
+            engine_pid=self.worker.pid, jobs=len(self._jobs), queue_limit=self.queue_limit, speed=self.speed))
 
     def _on_cancel(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
         self._cancel(self._client_job(client, message))
@@ -369,6 +370,10 @@ class StyleServer:
         for client, header, buffers in deferred:
             self._send(sock, client, header, buffers)
         for message in self.worker.poll():
+            if message[0] == "ready":  # the engine is up and has measured itself: clients can estimate jobs
+                self.speed = protocol.parse_speed(message[1]) if len(message) > 1 else None
+                log.info("engine ready; speed %s", self.speed)
+                continue
             kind, job = message[0], self._jobs.get(message[1]) if len(message) > 1 else None
             if job is None:
                 continue

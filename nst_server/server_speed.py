@@ -1,0 +1,84 @@
+"""Ask a server how fast it is, and remember the answer for the next dialog.
+
+The server's engine measures itself when it starts (seconds per megapixel-step
+for each precision; the first start on a machine takes longest) and the server
+puts the result in every ``pong`` once it has it.  The plug-in asks with a ping
+on a connection it already holds (pyzmq or the bridge: both have ``ping``), and
+keeps the last answer per server in a small file, so that its dialog can show an
+estimate at once, before the server is even running.
+
+Standard library only (runs inside GIMP's Python).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nst_server import paths, protocol
+
+CACHE_FILE = "server-speed.json"
+
+
+def server_key(config: dict[str, Any]) -> str:
+    """Which server a plug-in's server.json names: its remote endpoint, or this machine's."""
+    remote = config.get("remote")
+    return f"remote {remote.get('endpoint')}" if isinstance(remote, dict) else "local"
+
+
+def ask(conn: Any, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The speed in the server's pong, or None (not measured yet, an older server, no answer)."""
+    pong = conn.ping(timeout)
+    return protocol.parse_speed(pong.get("speed")) if isinstance(pong, dict) else None
+
+
+def wait(conn: Any, timeout: float, interval: float = 0.5,
+         still_waiting: Callable[[float], bool] | None = None) -> dict[str, Any] | None:
+    """Ping until the pong carries the speed, for at most ``timeout`` seconds.
+
+    ``still_waiting(elapsed)`` is called between pings; returning False gives up early.
+    """
+    started = time.monotonic()
+    while True:
+        speed = ask(conn)
+        elapsed = time.monotonic() - started
+        if speed is not None or elapsed >= timeout:
+            return speed
+        if still_waiting is not None and not still_waiting(elapsed):
+            return None
+        time.sleep(interval)
+
+
+def _cache_path() -> Path:
+    return paths.state_dir() / CACHE_FILE
+
+
+def remembered(key: str) -> dict[str, Any] | None:
+    """The speed last heard from server ``key``, or None."""
+    try:
+        data = json.loads(_cache_path().read_text())
+    except (OSError, ValueError):
+        return None
+    return protocol.parse_speed(data.get(key)) if isinstance(data, dict) else None
+
+
+def remember(key: str, speed: dict[str, Any]) -> None:
+    """Keep ``speed`` for the next dialog (best effort: a read-only folder only loses the cache)."""
+    path = _cache_path()
+    try:
+        data = json.loads(path.read_text())
+        data = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        data = {}
+    data[key] = speed
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass

@@ -1,0 +1,79 @@
+"""The server tells its clients how fast it is; the plug-in's time estimate and automatic detail follow.
+
+A real server (its engine measures itself at start-up), the plug-in's own
+modules (server_speed, estimate), the same protocol check clients use.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nst_server import estimate, protocol, server_speed
+from tests.support.servers import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def speed(tmp_path_factory, vgg19_weights) -> dict:
+    folder = tmp_path_factory.mktemp("speed")
+    server = ServerProcess(folder, vgg19_weights, env={"NST_DATA_DIR": str(folder / "data")})
+    try:
+        conn = server.connect()
+        try:
+            measured = server_speed.wait(conn, timeout=300)
+        finally:
+            conn.close()
+    finally:
+        server.stop()
+    print(measured)
+    assert measured is not None, "the server's pong never carried its speed"
+    return measured
+
+
+def test_the_server_says_how_fast_it_is_once_its_engine_has_measured_itself(speed):
+    timings = speed["seconds_per_megapixel_step"]
+    assert speed["precision"] in timings and set(timings) <= set(protocol.SPEED_PRECISIONS)
+    assert all(0 < seconds < 1000 for seconds in timings.values())
+    assert protocol.parse_speed(speed) == speed  # what the plug-in accepts, unchanged
+
+
+def test_malformed_speeds_are_treated_as_unknown():
+    good = {"precision": "float32", "seconds_per_megapixel_step": {"float32": 2.5}, "fixed_seconds": 0.5}
+    assert protocol.parse_speed(good) == good
+    for bad in (None, "fast", {}, {**good, "precision": "bfloat16"}, {**good, "fixed_seconds": -1},
+                {**good, "seconds_per_megapixel_step": {"float32": 0}},
+                {**good, "seconds_per_megapixel_step": {"float32": True}},
+                {**good, "seconds_per_megapixel_step": {"int8": 1.0}}):
+        assert protocol.parse_speed(bad) is None, bad
+
+
+def test_the_plugin_remembers_the_speed_for_the_next_dialog(speed, tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_STATE_DIR", str(tmp_path / "state"))
+    assert server_speed.remembered("local") is None
+    server_speed.remember("local", speed)
+    server_speed.remember("remote tcp://gpu-box:5555", {**speed, "precision": speed["precision"]})
+    assert server_speed.remembered("local") == speed
+    (tmp_path / "state" / server_speed.CACHE_FILE).write_text("{not json")
+    assert server_speed.remembered("local") is None  # a damaged file only loses the cache
+
+
+@pytest.mark.parametrize("preset", list(estimate.BUDGET_S))
+def test_automatic_detail_fits_the_budget_and_never_exceeds_the_layer(speed, preset):
+    budget = estimate.BUDGET_S[preset]
+    photo = estimate.auto_detail(speed, 3000, 4000, preset)
+    small = estimate.auto_detail(speed, 60, 80, preset)
+    print(f"{preset}: a 4000x3000 photo gets {photo} px "
+          f"({estimate.describe_seconds(estimate.estimate_seconds(speed, 3000, 4000, photo, preset))}), "
+          f"an 80x60 layer {small} px")
+    assert estimate.MIN_DETAIL <= photo <= 4000 and small <= 80
+    if photo > estimate.MIN_DETAIL:
+        assert estimate.estimate_seconds(speed, 3000, 4000, photo, preset) <= budget
+    if photo < 4000:
+        assert estimate.estimate_seconds(speed, 3000, 4000, photo + estimate.DETAIL_STEP, preset) > budget
+    # More time buys at least as much detail; a tiny layer is never worked on above its own size.
+    assert estimate.auto_detail(speed, 3000, 4000, preset, budget=4 * budget) >= photo
+    assert small == 80 or estimate.estimate_seconds(speed, 60, 80, 80, preset) > budget
+
+
+def test_time_words_are_rounded_as_a_person_says_them():
+    assert [estimate.duration(s) for s in (0.3, 7, 42, 95, 125, 3599, 4000)] == \
+        ["1 s", "7 s", "40 s", "1 min 40 s", "2 min", "1 h", "1 h 5 min"]
