@@ -10,8 +10,9 @@ plug-in's ``server.json``:
   MSYS2 Python, the Flatpak runtime);
 * ``runtime_dir``: where the server's runtime file lives, when not the default.
 
-A ``vendor`` folder next to the plug-in holds a pyzmq built for GIMP's exact
-Python when the system has none; ``add_vendor_path`` puts it on ``sys.path``.
+* ``vendor``: a folder with pyzmq built for GIMP's exact Python when the system
+  has none (outside GIMP's profile); ``add_vendor_path`` puts it on ``sys.path``.
+
 ``NST_PLUGIN_NO_PYZMQ=1`` makes the plug-in behave as if pyzmq were missing
 (tests of the bridge path use it).
 """
@@ -34,10 +35,14 @@ PYZMQ_HINT = (
 
 
 def add_vendor_path(plugin_dir: Path) -> None:
-    """Make the pyzmq copy install.py put beside the plug-in importable (after the system's own)."""
-    vendor = str(Path(plugin_dir) / "vendor")
-    if os.path.isdir(vendor) and vendor not in sys.path:
-        sys.path.append(vendor)
+    """Make the pyzmq copy install.py built for GIMP's Python importable (after the system's own).
+
+    server.json's ``vendor`` names it: outside GIMP's profile, whose first-start copy by a newer
+    GIMP leaves deep folders out.  (Older installs put it in the plug-in's ``vendor`` folder.)
+    """
+    for vendor in (read_config(plugin_dir).get("vendor"), str(Path(plugin_dir) / "vendor")):
+        if vendor and os.path.isdir(vendor) and vendor not in sys.path:
+            sys.path.append(vendor)
 
 
 def pyzmq_available() -> bool:

@@ -111,6 +111,14 @@ def _base_url() -> str:
     return os.environ.get("NST_WEIGHTS_BASE_URL", _KERAS_BASE).rstrip("/")
 
 
+def name_lookup_failed(exc: BaseException) -> bool:
+    """True when ``exc`` (a URLError or what it wraps) is a failed DNS lookup."""
+    import socket
+
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, socket.gaierror)
+
+
 def download_file(url: str, dest: Path, md5: str, progress: bool = True, attempts: int = 4,
                   timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest``: progress on stderr, resumed after a broken connection, md5 checked.
@@ -120,6 +128,7 @@ def download_file(url: str, dest: Path, md5: str, progress: bool = True, attempt
     the whole file has the expected hash.
     """
     import urllib.error
+    import urllib.parse
     import urllib.request
 
     from tqdm import tqdm
@@ -152,6 +161,10 @@ def download_file(url: str, dest: Path, md5: str, progress: bool = True, attempt
                 break
             raise WeightsMissing(f"Could not download {url} (HTTP {exc.code} {exc.reason}).") from None
         except (OSError, ConnectionError) as exc:  # URLError, timeouts, resets: resume on the next attempt
+            if name_lookup_failed(exc):  # no network, or no DNS: trying again will not help
+                host = urllib.parse.urlsplit(url).hostname
+                raise WeightsMissing(f"Could not download {url}: the name {host} cannot be looked up "
+                                     "(this machine seems to be offline, or needs a proxy).") from None
             last_error = exc
             print(f"download interrupted ({exc}); trying again", file=sys.stderr)
             time.sleep(0.5)

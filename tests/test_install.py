@@ -128,8 +128,10 @@ def test_the_plugin_lands_where_each_gimp_looks_and_is_executable(layout, tmp_pa
         assert config["runtime_dir"] == str(home / "snap/gimp/common/nst-run")
     if not bridge:  # GIMP's Python reaches pyzmq: the system's, or a copy built for exactly that Python
         probe = subprocess.run([SYSTEM_PYTHON, "-I", "-c", "import sys; sys.path.append(sys.argv[1]); import zmq; "
-                                "print(zmq.__file__)", str(plugin_dir / "vendor")], capture_output=True, text=True)
+                                "print(zmq.__file__)", config.get("vendor", "")], capture_output=True, text=True)
         assert probe.returncode == 0, probe.stderr
+    # Nothing of the plug-in is nested so deep that GIMP 3.2's first-start copy of the profile would drop it.
+    assert max(len(p.relative_to(home / profile).parts) for p in plugin_dir.rglob("*") if p.is_dir()) <= 5
     # The doctor's round trip: the plug-in's own modules reach the real server the way this layout says.
     try:
         check = run_install(home, "--check", "--platform", platform, env=env)
@@ -165,7 +167,7 @@ def test_the_plugin_side_modules_need_only_the_standard_library(install, tmp_pat
     dest = install.install_plugin(tmp_path / "profile", Path(sys.executable))
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); sys.modules['zmq'] = None;"
-        "from nst_server import bridge_client, errors, link, protocol, runtime, paths;"
+        "from nst_server import bridge_client, errors, estimate, link, protocol, runtime, paths, schedule, server_speed;"
         "heavy = {'numpy', 'tensorflow', 'PIL'} & set(sys.modules);"
         "assert not heavy, heavy; print(link.__file__)"
     )
@@ -194,6 +196,7 @@ def test_installing_twice_changes_nothing_the_second_time(installed_home, home_w
     home, _ = installed_home
     first = snapshot(home)
     assert any("vendor" in name for name in first)  # pyzmq was built for the system Python
+    assert not any("plug-ins/style_transfer/vendor" in name for name in first)  # outside GIMP's profile
     result = run_install(home, "--server-python", str(REPO / ".venv/bin/python"), "--weights", str(home_weights))
     assert result.returncode == 0, result.stderr
     assert "is already installed" in result.stdout
@@ -223,14 +226,16 @@ def test_the_doctor_on_a_complete_install_and_on_a_broken_one(installed_home):
 
     plugin_dir = home / ".config/GIMP/3.0/plug-ins/style_transfer"
     weights_dir = home / ".local/share/gimp-style-transfer/weights"
+    vendor = Path(json.loads((plugin_dir / "server.json").read_text())["vendor"])
+    assert vendor.is_relative_to(home / ".local/share/gimp-style-transfer")
     os.chmod(plugin_dir / "style_transfer.py", 0o644)
-    shutil.move(plugin_dir / "vendor", home / "vendor-aside")
+    shutil.move(vendor, home / "vendor-aside")
     shutil.move(weights_dir, home / "weights-aside")
     try:
         broken = run_install(home, "--check")
     finally:
         os.chmod(plugin_dir / "style_transfer.py", 0o755)
-        shutil.move(home / "vendor-aside", plugin_dir / "vendor")
+        shutil.move(home / "vendor-aside", vendor)
         shutil.move(home / "weights-aside", weights_dir)
     fixes = [line for line in broken.stdout.splitlines() if line.startswith("FIX")]
     assert broken.returncode == 1
@@ -282,3 +287,22 @@ def test_offline_install_explains_the_weights_without_a_traceback(tmp_path):
     assert "Not downloading the VGG19 weights: NST_OFFLINE=1" in result.stderr
     assert "install.py --weights FILE" in result.stderr and "Traceback" not in result.stderr
     assert (home / ".config/GIMP/3.0/plug-ins/style_transfer/style_transfer.py").is_file()  # the rest is in place
+
+
+def test_the_installer_shows_no_library_log_lines_and_says_offline_once(tmp_path, home_weights):
+    from installer.quiet import LIBRARY_LINE
+
+    home = tmp_path / "home"
+    offline = run_install(home, "--server-python", str(REPO / ".venv/bin/python"),
+                          env={"NST_WEIGHTS_BASE_URL": "http://weights.invalid"})
+    said = offline.stdout + offline.stderr
+    assert offline.returncode == 1 and "Traceback" not in said
+    assert said.count("the name weights.invalid cannot be looked up") == 1  # at once, not after retries
+    assert "download interrupted" not in said and "install.py --weights FILE" in said
+
+    local = run_install(home, "--server-python", str(REPO / ".venv/bin/python"), "--weights", str(home_weights))
+    said = local.stdout + local.stderr
+    assert local.returncode == 0 and "weights installed" in said  # loading the file started TensorFlow
+    library = [line for line in said.splitlines() if LIBRARY_LINE.match(line.encode()) or "absl" in line
+               or "oneDNN" in line or "cuda" in line.lower()]
+    assert not library, library

@@ -34,9 +34,10 @@ from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(PLUGIN_DIR))  # install.py puts the shared nst_server modules here
-sys.path.append(str(PLUGIN_DIR / "vendor"))  # pyzmq built for this Python by install.py, when the system has none
 
-from nst_server import protocol  # noqa: E402  (standard library only)
+from nst_server import link, protocol  # noqa: E402  (standard library only)
+
+link.add_vendor_path(PLUGIN_DIR)  # pyzmq built for this Python by install.py, when the system has none
 
 PROC_NAME = "plug-in-style-transfer"
 SERVER_CONFIG = PLUGIN_DIR / "server.json"
@@ -73,10 +74,10 @@ def server_config() -> dict:
 def open_connection(config: dict):
     """A connection to the server that ``config`` (server.json) names, started when needed.
 
-    Through GIMP's pyzmq (the system's, or the copy install.py put in ``vendor``),
+    Through GIMP's pyzmq (the system's, or the copy install.py built for it),
     or else through the stdio bridge helper (nst_server/link.py decides).
     """
-    from nst_server import errors, link
+    from nst_server import errors
 
     Gimp.progress_set_text("Style transfer: connecting to the remote server..." if config.get("remote")
                            else "Style transfer: starting the server...")
