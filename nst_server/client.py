@@ -113,13 +113,14 @@ class Connection:
             before = time.monotonic()
             message = self.receive(WAIT_SLICE_S)
             now = time.monotonic()
+            if now - before > WAIT_SLICE_S + SUSPENDED_S:  # we were not running: our silence, not the server's
+                heard = asked = now
+                self.status(job)
             if message is not None:
                 heard = now
                 if message.header.get("job") in (job, None):  # else a late message for an earlier job
                     yield message
                 continue
-            if now - before > WAIT_SLICE_S + SUSPENDED_S:
-                heard = asked = now - STATUS_AFTER_S  # our own silence; ask right away
             if now - heard >= silence_timeout:
                 raise ServerStopped(
                     f"The style transfer server stopped answering (nothing for {silence_timeout:.0f} s). "
