@@ -2,9 +2,9 @@
 
 Measured (libzmq 4.3.5, glibc): 1,000 idle ZeroMQ connections raise the socket
 process from 38 to 65 MB, and after they close it stays at 65 MB: libzmq's
-per-connection buffers are freed, but glibc keeps the pages in its arenas.
-``malloc_trim(0)`` returns them (back to 38-39 MB).  Elsewhere (macOS,
-Windows, musl) there is no such call and this does nothing.
+per-connection buffers are freed, but glibc keeps the pages in its arenas (a
+second storm even added more).  ``malloc_trim(0)`` returns them (back to 38.5
+MB).  Elsewhere (macOS, Windows, musl) there is no such call and this does nothing.
 """
 
 from __future__ import annotations

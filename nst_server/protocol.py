@@ -541,7 +541,7 @@ def parse_speed(raw: Any) -> dict[str, Any] | None:
         clean[name] = float(seconds)
     precision, fixed = raw.get("precision"), raw.get("fixed_seconds")
     fixed = 0.0 if fixed is None else fixed
-    if precision not in clean or isinstance(fixed, bool) or not isinstance(fixed, (int, float)) \
-            or not math.isfinite(fixed) or fixed < 0:
+    if not isinstance(precision, str) or precision not in clean \
+            or isinstance(fixed, bool) or not isinstance(fixed, (int, float)) or not math.isfinite(fixed) or fixed < 0:
         return None
     return {"precision": precision, "seconds_per_megapixel_step": clean, "fixed_seconds": float(fixed)}
