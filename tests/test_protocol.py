@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -123,3 +125,102 @@ def test_random_frames_never_crash_the_parser(frames):
         protocol.decode(KEY, frames, protocol.CLIENT_TYPES, protocol.ReplayGuard())
     except ProtocolError as exc:
         assert exc.code in protocol.ERROR_CODES
+
+
+# --- strict, bounded parsing (issue 11) ----------------------------------------------
+def signed(raw_header: bytes, buffers=()) -> list[bytes]:
+    return protocol.sign(KEY, [raw_header, *buffers])
+
+
+def parse_error(frames) -> ProtocolError:
+    with pytest.raises(ProtocolError) as err:
+        protocol.decode(KEY, frames, protocol.CLIENT_TYPES, protocol.ReplayGuard())
+    return err.value
+
+
+def header_text(**fields) -> str:
+    return json.dumps({"type": "cancel", "id": os.urandom(6).hex(), "ts": time.time(), **fields})[:-1]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_nan_and_infinity_are_refused_wherever_they_are(constant):
+    for raw in (header_text(job="j") + f', "x": {constant}}}', header_text() + f', "job": {constant}}}',
+                header_text(job="j") + f', "params": {{"steps": [{constant}]}}}}'):
+        err = parse_error(signed(raw.encode()))
+        assert err.code == "bad_message" and err.authenticated
+        assert "JSON" in err.message or "number" in err.message
+
+
+def test_deep_nesting_is_refused_before_json_parses_it():
+    deep = header_text(job="j") + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    started = time.monotonic()
+    err = parse_error(signed(deep.encode()[: protocol.MAX_HEADER_BYTES]))
+    assert err.code == "bad_message" and "nests" in err.message
+    assert time.monotonic() - started < 1
+    inner = protocol.MAX_JSON_DEPTH - 1  # the header object itself is one level
+    at_limit = header_text(job="j") + ', "x": ' + "[" * inner + "]" * inner + "}"
+    assert protocol.decode(KEY, signed(at_limit.encode()), protocol.CLIENT_TYPES).job == "j"
+    over = header_text(job="j") + ', "x": ' + "[" * (inner + 1) + "]" * (inner + 1) + "}"
+    assert "nests" in parse_error(signed(over.encode())).message
+    in_strings = header_text(job="j") + ', "x": "[[[[[[[[[[[[[[[[[[[[\\"[[[[[[[[[[[[[[[[[[["}'  # text, not nesting
+    assert protocol.decode(KEY, signed(in_strings.encode()), protocol.CLIENT_TYPES).job == "j"
+
+
+def test_huge_integers_are_refused_while_parsing_and_named_when_in_range_checks():
+    err = parse_error(signed((header_text(job="j") + ', "x": ' + "9" * 5000 + "}").encode()))
+    assert err.code == "bad_message" and "digits" in err.message
+    with pytest.raises(ProtocolError) as err:
+        protocol.validate_params({"style_scale": 10**60})  # in range of the parser, out of the parameter's
+    assert err.value.code == "bad_parameter" and "style_scale" in err.value.message
+
+
+@pytest.mark.parametrize("job", [float("nan"), 7, None, "", "x" * 65, "two\nlines", "esc\x1b[31m", ["a"], {"a": 1}])
+def test_a_job_id_is_checked_before_anything_uses_it(job):
+    for msg_type in (protocol.STYLIZE, protocol.CANCEL, protocol.FINISH, protocol.STATUS):
+        header = {"type": msg_type, "id": "i" + os.urandom(4).hex(), "ts": time.time(), "job": job}
+        raw = json.dumps(header, allow_nan=True).encode()
+        err = parse_error(signed(raw))
+        assert err.code == "bad_message" and err.authenticated
+
+
+@pytest.mark.parametrize("fmt", [["RGB8"], {"RGB8": 1}, 3, None, "CMYK"])
+def test_an_image_format_of_any_type_is_refused_by_name(fmt):
+    with pytest.raises(ProtocolError) as err:
+        protocol.parse_image_desc({"width": 4, "height": 4, "format": fmt})
+    assert err.value.code == "bad_image" and "format" in err.value.message
+
+
+def test_choices_of_any_type_are_refused_by_name():
+    for value in (["seed"], {"seed": 1}, 1.5, None):
+        with pytest.raises(ProtocolError) as err:
+            protocol.validate_params({"method": value})
+        assert err.value.code == "bad_parameter" and "method" in err.value.message
+
+
+def test_signed_messages_over_a_limit_are_answerable_and_unsigned_ones_are_not():
+    six_styles = protocol.encode(KEY, protocol.new_header(protocol.STYLIZE, job="j"), [b"p"] + [b"s"] * 5)
+    err = parse_error(six_styles)
+    assert err.code == "too_large" and err.authenticated and "at most 8 frames" in err.message
+    big_header = protocol.encode(KEY, protocol.new_header(protocol.PING, pad="x" * protocol.MAX_HEADER_BYTES))
+    err = parse_error(big_header)
+    assert err.code == "too_large" and err.authenticated and "header" in err.message
+    for frames in (six_styles, big_header):
+        forged = [frames[0], b"\0" * 32, *frames[2:]]
+        assert parse_error(forged).authenticated is False
+    flood = [protocol.MAGIC, b"\0" * 32] + [b""] * (protocol.MAX_SIGNED_FRAMES + 1)
+    err = parse_error(flood)
+    assert err.code == "too_large" and not err.authenticated  # too many to be worth hashing
+
+
+def test_error_messages_for_people_have_no_control_characters():
+    header = protocol.error_header("internal", "boom\x1b[2J\nINFO forged\u202e" + "x" * 5000)
+    text = header["message"]
+    assert text.isprintable() and "\\x1b" in text and "\\n" in text and len(text) <= protocol.MAX_TEXT_CHARS
+    assert protocol.printable("plain text: é ü 日本") == "plain text: é ü 日本"
+
+
+def test_a_pong_speed_of_the_wrong_shape_is_treated_as_absent():
+    good = {"precision": "float32", "seconds_per_megapixel_step": {"float32": 1.5}}
+    assert protocol.parse_speed(good)["seconds_per_megapixel_step"] == {"float32": 1.5}
+    for precision in (["float32"], {"float32": 1}, None, float("nan")):
+        assert protocol.parse_speed({**good, "precision": precision}) is None
