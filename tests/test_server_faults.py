@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,13 +27,14 @@ from tests.support.servers import (
     SMALL,
     ServerProcess,
     layer,
+    listening_tcp_addresses,
     pid_alive,
     style_file,
     stylize_header,
     wait_for,
 )
 
-FUZZ_EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "1000"))  # a long run: NST_FUZZ_EXAMPLES=50000
+FUZZ_EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "1000"))  # a long run: NST_FUZZ_EXAMPLES=20000
 
 
 @pytest.fixture(scope="module")
@@ -309,21 +309,6 @@ def test_full_queue_answers_busy(tmp_path, vgg19_weights):
 
 
 # --- where it listens, and who may talk to it -------------------------------------------------
-def listening_tcp_addresses(pid: int) -> list[str]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                found.append(fields[1])
-    return found
-
-
 def test_local_server_listens_on_no_tcp_port(server):
     assert listening_tcp_addresses(server.process.pid) == []
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst_server import client, protocol
+from nst_server import client, memory, protocol
 from tests.conftest import REPO, shared_image
 
 SMALL = {"size": 32, "steps": 2}
@@ -23,11 +23,12 @@ ENDLESS = {"size": 64, "steps": 10000}
 class ServerProcess:
     """``python -m nst_server serve`` in its own runtime folder; stopped with SIGTERM."""
 
-    def __init__(self, folder: Path, weights: Path, *args: str, env: dict | None = None) -> None:
+    def __init__(self, folder: Path, weights: Path, *args: str, env: dict | None = None,
+                 program: tuple[str, ...] = ("-m", "nst_server", "serve")) -> None:
         self.runtime_dir = folder / "run"
         self.state_dir = folder / "state"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nst_server", "serve", "--runtime-dir", str(self.runtime_dir),
+            [sys.executable, *program, "--runtime-dir", str(self.runtime_dir),
              "--weights", str(weights), "--idle-timeout", "0", *args],
             cwd=REPO, env={**os.environ, "NST_STATE_DIR": str(self.state_dir), **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -55,6 +56,10 @@ class ServerProcess:
 
     def log(self) -> str:
         return (self.state_dir / "server.log").read_text()
+
+    def rss_mb(self) -> float:
+        """Resident memory of the socket process (the engine worker is another process)."""
+        return memory.rss_bytes(self.process.pid) / 2**20
 
 
 def layer(width: int = 40, height: int = 30, alpha: int | None = None) -> tuple[protocol.ImageDesc, bytes]:
@@ -102,3 +107,18 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def listening_tcp_addresses(pid: int) -> list[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.append(fields[1])
+    return found

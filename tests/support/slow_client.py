@@ -1,6 +1,8 @@
 """A client that starts an endless job and waits: the test kills or freezes it.
 
-``python -m tests.support.slow_client RUNTIME_DIR``; prints "running" once the job makes progress.
+``python -m tests.support.slow_client RUNTIME_DIR``; prints "running" once the job makes progress,
+and "error CODE: MESSAGE" if the job ends with an error (a frozen client that is resumed learns
+that its job was dropped).
 """
 
 import sys
@@ -20,4 +22,7 @@ def on_event(header):
         print("running", flush=True)
 
 
-conn.stylize(pixels, desc, [style_file()], ENDLESS, on_event=on_event, silence_timeout=3600)
+try:
+    conn.stylize(pixels, desc, [style_file()], ENDLESS, on_event=on_event, silence_timeout=3600)
+except client.ClientError as exc:
+    print(f"error {exc.code}: {exc}", flush=True)
