@@ -90,6 +90,16 @@ def test_server_errors_keep_their_code_through_the_bridge(server):
     assert err.value.code not in ("client", "bridge", "stopped") and "Traceback" not in str(err.value)
 
 
+def test_a_message_over_the_limits_is_reported_as_too_large_through_the_bridge(server):
+    desc, pixels = layer()
+    with bridge_client.connect(HELPER, None, server.runtime_dir) as conn:
+        started = time.monotonic()
+        with pytest.raises(bridge_client.ClientError) as err:
+            conn.stylize(pixels, desc, [style_file(f"s{i}.png") for i in range(5)], PARAMS)
+    assert err.value.code == "too_large" and "at most 8 frames" in str(err.value)
+    assert time.monotonic() - started < 5  # answered, not "stopped answering" after 8 s
+
+
 PLUGIN_WITHOUT_PYZMQ = """
 import json, sys, time
 sys.modules["zmq"] = None  # as in a GIMP whose Python cannot load pyzmq
