@@ -1,7 +1,8 @@
 """What install.py's doctor (``--check``) asks the server's own Python: ``python -m nst_server.doctor``.
 
 Prints one JSON object: the versions of the server's pieces, whether the VGG19
-weights are found, load and are the official file, and the GPUs TensorFlow sees.
+weights are found, load and are the official file, the GPUs TensorFlow sees, and
+the network precision measured faster on this machine with both timings.
 """
 
 from __future__ import annotations
@@ -36,7 +37,17 @@ def probe(backbone: str = "vgg19") -> dict[str, Any]:
     else:
         report["weights"] = str(path)
         report["weights_official"] = weights.is_official(backbone, path)
+        report["precision"] = _precision(backbone, str(path))
     return report
+
+
+def _precision(backbone: str, weights_file: str) -> dict[str, Any]:
+    """The precision 'auto' uses and the timings it was chosen by (measured once per machine, then cached)."""
+    from nst_server.engine import StyleTransferEngine
+
+    speed = StyleTransferEngine({backbone: weights_file}).measured_speed(backbone)
+    return {"chosen": speed.precision, "seconds_per_megapixel_step": speed.seconds_per_megapixel_step,
+            "measured_at": speed.measured_at}
 
 
 def main() -> int:

@@ -10,34 +10,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import fields
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from nst_server import weights
+from nst_server import speed, weights
 from nst_server.features import FeatureExtractor, resize_long_side, vgg_preprocess
 from nst_server.methods import METHODS, STYLE_LAYERS, Settings
 from nst_server.progress import Cancelled, FinishNow, Progress, ProgressCallback
 from nst_server.targets import StyleTargetCache
 
 __all__ = ["METHODS", "STYLE_LAYERS", "Cancelled", "FinishNow", "FeatureExtractor", "Progress", "ProgressCallback",
-           "Settings", "StyleTransferEngine", "resize_long_side", "vgg_preprocess", "best_precision"]
-
-
-@lru_cache(maxsize=1)
-def best_precision() -> str:
-    """bfloat16 where the hardware computes it natively (measured here: 2x faster on an AVX512-BF16
-    CPU, see bench/), else float32.  Losses and the image stay float32 either way."""
-    if tf.config.list_physical_devices("GPU"):
-        return "bfloat16"  # Ampere and newer; TensorFlow falls back to float32 kernels otherwise
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = fh.read()
-    except OSError:
-        return "float32"
-    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+           "Settings", "StyleTransferEngine", "resize_long_side", "vgg_preprocess"]
 
 
 class StyleTransferEngine:
@@ -47,6 +32,7 @@ class StyleTransferEngine:
         self._weights_files = dict(weights_files or {})
         self._backbones: dict[tuple[str, str], Any] = {}
         self._extractors: dict[tuple, FeatureExtractor] = {}
+        self._speeds: dict[str, speed.Speed] = {}
         self.style_targets = StyleTargetCache()  # a second request with the same style skips its statistics
         if deterministic:
             # Same input, same seed, same machine -> same pixels.
@@ -76,9 +62,16 @@ class StyleTransferEngine:
                 keras.config.set_dtype_policy("float32")
         return self._backbones[key]
 
+    def measured_speed(self, backbone: str = "vgg19") -> speed.Speed:
+        """This machine's measured speed in each precision (cached with the server after the first time)."""
+        if backbone not in self._speeds:
+            self._speeds[backbone] = speed.load_or_measure(self, backbone)
+        return self._speeds[backbone]
+
     def extractor(self, backbone: str, style_layers: Sequence[str], content_layers: Sequence[str],
                   precision: str = "float32") -> FeatureExtractor:
-        precision = best_precision() if precision == "auto" else precision
+        """Features of the chosen layers; precision 'auto' is the one measured faster on this machine."""
+        precision = self.measured_speed(backbone).precision if precision == "auto" else precision
         key = (backbone, tuple(style_layers), tuple(content_layers), precision)
         if key not in self._extractors:
             self._extractors[key] = FeatureExtractor(self.backbone(backbone, precision), style_layers, content_layers)

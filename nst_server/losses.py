@@ -53,3 +53,25 @@ def mean_covariance_style_loss(
         for (m, c), (tm, tc) in zip(stats, targets, strict=True)
     ]
     return tf.add_n(terms) * (weight / len(terms))
+
+
+def weighted_mean_covariance_loss(stats: list[tuple[tf.Tensor, tf.Tensor]], targets: list[tuple[tf.Tensor, tf.Tensor]],
+                                  weights: tf.Tensor) -> tf.Tensor:
+    """Sum over layers of weights[l, 0] * MSE(mean) + weights[l, 1] * MSE(covariance)."""
+    return tf.add_n([weights[i, 0] * mean_squared_error(m, tm) + weights[i, 1] * mean_squared_error(c, tc)
+                     for i, ((m, c), (tm, tc)) in enumerate(zip(stats, targets, strict=True))])
+
+
+def weighted_gram_loss(grams: list[tf.Tensor], targets: list[tf.Tensor], weights: tf.Tensor) -> tf.Tensor:
+    """Sum over layers of weights[l, 1] * MSE(Gram matrix) (column 0 is unused: Gram matrices hold the mean)."""
+    return tf.add_n([weights[i, 1] * mean_squared_error(g, t) for i, (g, t) in enumerate(zip(grams, targets, strict=True))])
+
+
+def rms(statistics: tuple[tf.Tensor, tf.Tensor] | tf.Tensor) -> float:
+    """Root mean square activation of a layer, from its Gram matrix or its (mean, covariance) pair."""
+    if isinstance(statistics, tuple):
+        mean, cov = statistics
+        second_moment = tf.reduce_mean(tf.square(mean)) + tf.reduce_mean(tf.linalg.diag_part(cov))
+    else:
+        second_moment = tf.reduce_mean(tf.linalg.diag_part(statistics))
+    return float(tf.sqrt(tf.maximum(second_moment, 1e-30)))

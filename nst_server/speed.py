@@ -1,0 +1,119 @@
+"""How fast this machine runs the default method's step, in each network precision: measured, not guessed.
+
+CPU flags do not tell which precision is faster: an AVX512-BF16 processor without
+AMX ran VGG19 1.6x slower in bfloat16 than in float32, one with AMX 2x faster.
+So a few steps of each are timed once and the result is cached with the server,
+keyed by what could change it (processor, accelerators, TensorFlow, backbone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import tensorflow as tf
+
+from nst_server import paths
+
+if TYPE_CHECKING:
+    from nst_server.engine import StyleTransferEngine
+
+PRECISIONS = ("float32", "bfloat16")
+PROBE_SHAPE = (288, 384)  # px: large enough that a step runs at the size artists use, small enough to take a second
+PROBE_STEPS = 2  # timed steps of each precision, after one untimed step that traces and warms up
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Seconds per megapixel-step of the default method in each precision, and the faster one."""
+
+    precision: str
+    seconds_per_megapixel_step: dict[str, float]
+    backbone: str
+    machine: dict[str, Any]
+    measured_at: str
+
+    def describe(self) -> str:
+        timings = ", ".join(f"{p} {s:.2f} s" for p, s in self.seconds_per_megapixel_step.items())
+        return f"{self.precision} (per megapixel-step: {timings})"
+
+
+def cache_path() -> Path:
+    return paths.data_dir() / "speed.json"
+
+
+def machine() -> dict[str, Any]:
+    """What the measurement depends on; a cached result for another machine is measured again."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": model, "cores": cores, "tensorflow": tf.__version__,
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")], "cache_version": CACHE_VERSION}
+
+
+def _seconds_per_step(engine: StyleTransferEngine, backbone: str, precision: str) -> float:
+    from nst_server.methods import METHODS
+
+    method = METHODS["multiscale"]
+    rng = np.random.default_rng(0)
+    content = rng.random((*PROBE_SHAPE, 3), dtype=np.float32)
+    extractor = engine.extractor(backbone, method.style_layers, method.content_layers, precision)
+    step = method.probe_step(extractor, content, content)
+    step()  # traces (once per network) and warms up
+    times = []
+    for _ in range(PROBE_STEPS):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def measure(engine: StyleTransferEngine, backbone: str = "vgg19") -> Speed:
+    """Time the default method's step in each precision on this machine."""
+    megapixels = PROBE_SHAPE[0] * PROBE_SHAPE[1] / 1e6
+    timings = {p: round(_seconds_per_step(engine, backbone, p) / megapixels, 4) for p in PRECISIONS}
+    return Speed(min(timings, key=timings.get), timings, backbone, machine(), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+
+def cached(backbone: str = "vgg19") -> Speed | None:
+    """The cached measurement for this machine and backbone, if there is one."""
+    try:
+        data = json.loads(cache_path().read_text())
+        speed = Speed(**data[backbone])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if speed.machine != machine() or speed.precision not in PRECISIONS:
+        return None
+    return speed
+
+
+def load_or_measure(engine: StyleTransferEngine, backbone: str = "vgg19") -> Speed:
+    """The cached measurement, or a new one (a few seconds, once per machine), written to the cache."""
+    speed = cached(backbone)
+    if speed is None:
+        speed = measure(engine, backbone)
+        path = cache_path()
+        try:
+            data = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            data = {}
+        data[backbone] = asdict(speed)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only data folder: measure again next time rather than fail
+    return speed
