@@ -1,18 +1,22 @@
-"""Shared pieces of the benchmarks: trained weights, test images, result files."""
+"""Shared pieces of the benchmarks: trained weights, test images, the anchor pairs, judging, panels, result files."""
 
 from __future__ import annotations
 
 import json
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 SHARED_IMAGES = REPO.parent / "shared" / "images"
+SHARED_ANCHORS = REPO.parent / "shared" / "anchors"
 OUT = REPO / "bench" / "out"
 
 
@@ -51,8 +55,10 @@ def timing_backbone(backbone: str) -> tuple[str, str, str]:
     return backbone, str(path), f"{backbone.upper()} architecture, seeded random weights (timing only)"
 
 
-def load_image(name: str) -> np.ndarray:
-    with Image.open(SHARED_IMAGES / name) as img:
+def load_image(name: str | Path) -> np.ndarray:
+    """(H, W, 3) float RGB in [0, 1]: a file name in ../shared/images, or a path (grey images become RGB)."""
+    path = Path(name) if Path(name).is_absolute() else SHARED_IMAGES / name
+    with Image.open(path) as img:
         return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
@@ -61,3 +67,221 @@ def write_json(name: str, data: dict) -> Path:
     path = OUT / name
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+# --- The anchor pairs: jcjohnson/neural-style's published outputs (../shared/anchors/README.md) ---
+
+ANCHOR_CONTENT = SHARED_ANCHORS / "golden_gate.jpg"
+ANCHOR_SIZE = 512  # px, long side of the published outputs; -style_scale s means the style's long side is s x this
+
+
+@dataclass(frozen=True)
+class AnchorPair:
+    """One published output and the style (and style scale) it was made with; the content is ANCHOR_CONTENT."""
+
+    name: str
+    style: Path
+    style_scale: float
+    anchor: Path
+
+
+ANCHOR_PAIRS: tuple[AnchorPair, ...] = (
+    AnchorPair("starry", SHARED_IMAGES / "starry_night.jpg", 1.0, SHARED_ANCHORS / "golden_gate_starry.png"),
+    AnchorPair("starry_scale05", SHARED_IMAGES / "starry_night.jpg", 0.5, SHARED_ANCHORS / "golden_gate_starry_scale05.png"),
+    AnchorPair("starry_scale2", SHARED_IMAGES / "starry_night.jpg", 2.0, SHARED_ANCHORS / "golden_gate_starry_scale2.png"),
+    AnchorPair("matisse", SHARED_IMAGES / "woman-with-hat-matisse.jpg", 1.0, SHARED_ANCHORS / "golden_gate_matisse.png"),
+    AnchorPair("escher", SHARED_ANCHORS / "escher_sphere.jpg", 1.0, SHARED_ANCHORS / "golden_gate_escher.png"),
+    AnchorPair("kahlo", SHARED_ANCHORS / "frida_kahlo.jpg", 1.0, SHARED_ANCHORS / "golden_gate_kahlo.png"),
+    AnchorPair("seated", SHARED_ANCHORS / "seated-nude.jpg", 1.0, SHARED_ANCHORS / "golden_gate_seated.png"),
+)
+
+
+def anchor_pairs(names: Sequence[str] | None = None) -> list[AnchorPair]:
+    """The pairs with these names, in the order given (all of them for None); an unknown name is an error."""
+    if not names:
+        return list(ANCHOR_PAIRS)
+    by_name = {pair.name: pair for pair in ANCHOR_PAIRS}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise SystemExit(f"unknown pair(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    return [by_name[n] for n in names]
+
+
+@dataclass(frozen=True)
+class PairImages:
+    """A pair's images at a judging size: content (long side size), style (size x style scale), anchor."""
+
+    content: np.ndarray
+    style: np.ndarray
+    anchor: np.ndarray
+
+
+def pair_images(pair: AnchorPair, content_full: np.ndarray, style_full: np.ndarray, size: int) -> PairImages:
+    """The images a pair is judged against at ``size``: the style at long side size x style scale, as the method
+    sees it (methods.MultiscaleMethod.optimize) and as neural-style's -style_scale means it; the anchor (512 x 383)
+    at the content's shape."""
+    from nst_server.features import resize_long_side, resize_to_shape
+
+    content = resize_long_side(content_full, size)
+    style = resize_long_side(style_full, max(16, round(size * pair.style_scale)))
+    anchor = resize_to_shape(load_image(pair.anchor), content.shape[:2])
+    return PairImages(content, style, anchor)
+
+
+def warm_up(engine: Any, backbone: str, content: np.ndarray, style: np.ndarray) -> None:
+    """Build the network, measure its speed (cached per machine) and trace the steps once, as a warm server has
+    them, so that the first timed run does not pay for it."""
+    engine.stylize(content, style, backbone=backbone, size=64, steps=2)
+
+
+# --- Judging: distances on layers the default method does not optimize ---
+
+# Numbers on the layers the objective minimizes would only restate the loss; these are held out
+# (issue 10: "keep the judging layers out of the objective, or the numbers mean nothing").
+JUDGE_STYLE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2", "block4_conv3", "block5_conv3")
+JUDGE_CONTENT_LAYER = "block4_conv3"
+HELD_OUT_LAYERS = JUDGE_STYLE_LAYERS  # the name compare.py's reports use
+
+
+def assert_held_out(method: Any = None) -> None:
+    """Fail loudly when a judging layer is one the method optimizes (default: METHODS["multiscale"]).
+
+    A plain raise, not ``assert``, so that ``python -O`` cannot skip it.
+    """
+    if method is None:
+        from nst_server.methods import METHODS
+
+        method = METHODS["multiscale"]
+    judged = {*JUDGE_STYLE_LAYERS, JUDGE_CONTENT_LAYER}
+    optimized = {*method.style_layers, *method.content_layers}
+    if judged & optimized:
+        raise AssertionError(f"judging layers {sorted(judged & optimized)} are in the {method.name} method's objective: "
+                             "move the judging layers (bench/common.py) so the distances stay held out")
+
+
+@dataclass(frozen=True)
+class Distances:
+    """Held-out distances of an image: to the style (mean relative Gram error) and to the content."""
+
+    style: float
+    content: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"style": round(self.style, 4), "content": round(self.content, 4)}
+
+
+def _gram(features: Any) -> Any:
+    """Channel correlations per location; our own copy so that the judge does not move with the engine's losses."""
+    import tensorflow as tf
+
+    shape = tf.shape(features)
+    return tf.linalg.einsum("bijc,bijd->bcd", features, features) / tf.cast(shape[1] * shape[2], tf.float32)
+
+
+class Judge:
+    """Held-out style and content distances on a trained backbone, in float32.
+
+    style distance: mean over JUDGE_STYLE_LAYERS of ||Gram(x) - Gram(style)||_F / ||Gram(style)||_F;
+    content distance: ||F(x) - F(content)|| / ||F(content)|| at JUDGE_CONTENT_LAYER (same shape as x).
+    """
+
+    def __init__(self, engine: Any, backbone: str) -> None:
+        assert_held_out()
+        self.layers = tuple(dict.fromkeys((*JUDGE_STYLE_LAYERS, JUDGE_CONTENT_LAYER)))
+        self.extractor = engine.extractor(backbone, self.layers, (), "float32")
+
+    def features(self, image: np.ndarray) -> dict[str, Any]:
+        import tensorflow as tf
+
+        outputs = self.extractor(tf.constant(image[None], tf.float32))[0]
+        return dict(zip(self.layers, outputs, strict=True))
+
+    def style_grams(self, style: np.ndarray) -> list[Any]:
+        features = self.features(style)
+        return [_gram(features[name]) for name in JUDGE_STYLE_LAYERS]
+
+    @staticmethod
+    def _style_distance(features: dict[str, Any], grams: list[Any]) -> float:
+        import tensorflow as tf
+
+        dists = [float(tf.norm(_gram(features[name]) - g) / tf.norm(g)) for name, g in zip(JUDGE_STYLE_LAYERS, grams,
+                                                                                             strict=True)]
+        return float(np.mean(dists))
+
+    def style_distance(self, image: np.ndarray, style: np.ndarray) -> float:
+        return self._style_distance(self.features(image), self.style_grams(style))
+
+    def against(self, style: np.ndarray, content: np.ndarray) -> Callable[[np.ndarray], Distances]:
+        """A function of an image (the content's shape) giving its Distances; the targets are computed once."""
+        import tensorflow as tf
+
+        grams = self.style_grams(style)
+        target = self.features(content)[JUDGE_CONTENT_LAYER]
+        target_norm = float(tf.norm(target))
+
+        def measure(image: np.ndarray) -> Distances:
+            if image.shape != content.shape:
+                raise ValueError(f"judge an image at the content's shape {content.shape}, not {image.shape}")
+            features = self.features(image)
+            content_d = float(tf.norm(features[JUDGE_CONTENT_LAYER] - target)) / target_norm
+            return Distances(self._style_distance(features, grams), content_d)
+
+        return measure
+
+
+def style_distance(engine: Any, backbone: str, image: np.ndarray, style: np.ndarray) -> float:
+    """Mean relative Gram distance on layers the optimization did not use (see Judge)."""
+    return Judge(engine, backbone).style_distance(image, style)
+
+
+# --- Panels: images side by side, each with a label above it ---
+
+def label_font(size: int = 14) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's built-in font at a readable size (the old bitmap font where Pillow has no FreeType)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):
+        return ImageFont.load_default()
+
+
+def to_pil(array: np.ndarray, height: int | None = None) -> Image.Image:
+    """(H, W, 3) float in [0, 1] as a PIL image, scaled to ``height`` keeping its aspect ratio."""
+    img = Image.fromarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8))
+    if height is not None and img.height != height:
+        img = img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)
+    return img
+
+
+def panel(images: Sequence[np.ndarray], labels: Sequence[str], path: str | Path | None = None,
+          height: int | None = None, gap: int = 8) -> Image.Image:
+    """Images side by side at one height (the tallest's unless given), labels (may have several lines) above;
+    saved to ``path`` when given.  A column is as wide as its label where the image is narrower, so labels never
+    run into each other."""
+    height = height or max(im.shape[0] for im in images)
+    tiles = [to_pil(im, height) for im in images]
+    font = label_font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    boxes = [measure.multiline_textbbox((0, 0), label, font=font) for label in labels]
+    widths = [max(tile.width, box[2] + 8) for tile, box in zip(tiles, boxes, strict=True)]
+    band = 8 + max(box[3] for box in boxes)
+    canvas = Image.new("RGB", (sum(widths) + gap * (len(tiles) - 1), height + band), "white")
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for tile, label, width in zip(tiles, labels, widths, strict=True):
+        canvas.paste(tile, (x, band))
+        draw.multiline_text((x + 4, 4), label, fill="black", font=font)
+        x += width + gap
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        canvas.save(path)
+    return canvas
+
+
+def stack(rows: Sequence[Image.Image]) -> Image.Image:
+    """Panels one above the other, left-aligned on white."""
+    canvas = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+    y = 0
+    for row in rows:
+        canvas.paste(row, (0, y))
+        y += row.height
+    return canvas

@@ -24,26 +24,16 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from common import OUT, REPO, load_image, timing_backbone, trained_backbone, write_json  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-
-HELD_OUT_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2", "block4_conv3", "block5_conv3")
-
-
-def style_distance(engine, backbone: str, image: np.ndarray, style: np.ndarray) -> float:
-    """Mean relative Gram distance on layers the optimization did not use."""
-    import tensorflow as tf
-
-    from nst_server import losses
-
-    ex = engine.extractor(backbone, HELD_OUT_LAYERS, (), "float32")
-    a = ex(tf.constant(image[None]))[0]
-    b = ex(tf.constant(style[None]))[0]
-    dists = []
-    for fa, fb in zip(a, b, strict=True):
-        ga, gb = losses.gram_matrix(fa), losses.gram_matrix(fb)
-        dists.append(float(tf.norm(ga - gb) / tf.norm(gb)))
-    return float(np.mean(dists))
+from common import (  # noqa: E402
+    OUT,
+    REPO,
+    load_image,
+    panel,
+    style_distance,
+    timing_backbone,
+    trained_backbone,
+    write_json,
+)
 
 
 def seconds_per_step(engine, backbone: str, size: int, precision: str) -> float:
@@ -120,20 +110,6 @@ def peak_memory_mb(size: int, backbone: str, weights: str) -> float:
     return int(result.stdout.split()[-1]) / 1024
 
 
-def panel(images: list[np.ndarray], labels: list[str], path) -> None:
-    h = max(im.shape[0] for im in images)
-    tiles = [Image.fromarray((np.clip(im, 0, 1) * 255).astype(np.uint8)).resize((round(im.shape[1] * h / im.shape[0]), h))
-             for im in images]
-    canvas = Image.new("RGB", (sum(t.width for t in tiles) + 8 * (len(tiles) - 1), h + 22), "white")
-    x = 0
-    draw = ImageDraw.Draw(canvas)
-    for tile, label in zip(tiles, labels, strict=True):
-        canvas.paste(tile, (x, 22))
-        draw.text((x + 4, 4), label, fill="black")
-        x += tile.width + 8
-    canvas.save(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="256 px instead of 512")
@@ -148,17 +124,18 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from nst_server.engine import StyleTransferEngine, best_precision
+    from nst_server.engine import StyleTransferEngine
     from nst_server.features import resize_long_side, resize_to_shape
     from nst_server.methods import METHODS, Settings
     from nst_server.schedule import PRESETS, scale_sizes
 
     backbone, weights_file, described = trained_backbone()
-    print(f"weights: {described}; precision chosen automatically: {best_precision()}")
     engine = StyleTransferEngine({backbone: weights_file})
     # The product runs VGG19; its timings need its architecture, not trained values.
     _, timing_weights, timing_described = timing_backbone("vgg19")
     timing_engine = StyleTransferEngine({"vgg19": timing_weights})
+    precision = timing_engine.measured_speed("vgg19").describe()  # what 'auto' picks, measured on this machine
+    print(f"weights: {described}; precision chosen automatically (VGG19): {precision}")
     content, style = load_image(args.content), load_image(args.style)
     seed, fast = METHODS["seed"], METHODS["multiscale"]
     content_full, style_full = resize_long_side(content, size), resize_long_side(style, size)
@@ -183,6 +160,9 @@ def main() -> None:
     race_ex = engine.extractor(backbone, seed.style_layers, seed.content_layers, "auto")
     race_method = dataclasses.replace(fast, style_loss="gram", content_layers=seed.content_layers,
                                       content_weight=seed.content_weight, tv_weight=seed.tv_weight,
+                                      style_layer_weights=(1.0,) * len(seed.style_layers),
+                                      # the seed's raw terms: no per-layer normalization, total variation summed
+                                      normalize=False, tv_per_pixel=False,
                                       converged_rel=-1.0)  # no early stop: the whole curve
     sizes = scale_sizes(size)
     trace: list[tuple[float, float]] = []
@@ -210,7 +190,7 @@ def main() -> None:
     report = {
         "size": size,
         "weights": described,
-        "precision_auto": best_precision(),
+        "precision_auto": precision,
         "seed_steps": args.seed_steps,
         "seed_wall_s": round(seed_time, 1),
         "seed_objective": target,
