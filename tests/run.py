@@ -2,7 +2,8 @@
 """Run the whole test suite from a clean clone: ``python3 tests/run.py [pytest arguments]``.
 
 1. a virtual environment ``.venv`` with the server package and the test tools;
-2. GIMP 3 for the end-to-end tests (the host's, or a Debian 13 chroot built once);
+2. GIMP 3.0 and 3.2 for the end-to-end tests (the host's, or a Debian 13 and a Debian
+   testing chroot, each built once);
 3. ruff over the code;
 4. pytest over tests/.
 """
@@ -45,7 +46,7 @@ def ensure_venv() -> None:
 def main() -> int:
     started = time.monotonic()
     ensure_venv()
-    step("providing GIMP 3 for the end-to-end tests", [str(PYTHON), "-m", "tests.support.gimp"])
+    step("providing GIMP 3.0 and 3.2 for the end-to-end tests", [str(PYTHON), "-m", "tests.support.gimp"])
     step("ruff", [str(PYTHON), "-m", "ruff", "check", "."])
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     code = subprocess.run([str(PYTHON), "-m", "pytest", *sys.argv[1:]], cwd=REPO, env=env).returncode

@@ -1,4 +1,4 @@
-"""The plug-in's windows in GUI GIMP 3 on a virtual screen (Xvfb), pressed like a person would.
+"""The plug-in's windows in GUI GIMP 3 (3.0 and 3.2) on a virtual screen (Xvfb), pressed like a person would.
 
 gimp_gui_driver.py runs GIMP with its interface, presses Return in the dialog,
 Stop and then Cancel in the progress window, kills a plug-in in the middle of a
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import time
@@ -74,7 +75,7 @@ def gui_run(gimp, workspace, installed):  # noqa: F811
     (run_dir / "spec.json").write_text(json.dumps(spec))
     started = time.monotonic()
     result = gimp.run(["python3", f"{w}/gimp_gui_driver.py", f"{w}/gui"],
-                      env_for(workspace, "gui", NST_PLUGIN_TRACE=f"{w}/gui/trace.jsonl",
+                      env_for(workspace, "gui", NST_PLUGIN_TRACE=f"{w}/gui/trace.jsonl", NST_GIMP_GUI=workspace["gui"],
                               NST_GUI_BATCH=f"{w}/gimp_gui_batch.py", NST_WORKFLOW_BATCH=f"{w}/gimp_workflow_batch.py"),
                       timeout=600)
     print(f"GUI session {time.monotonic() - started:.1f} s, exit {result.returncode}\n{result.stdout[-3000:]}")
@@ -138,3 +139,12 @@ def test_two_layers_are_one_undo_step(gui_run):
     print(names)
     assert names[-4:] == [f"Photo ({STYLE}) #1", "Photo", f"Background ({STYLE})", "Background"]  # name taken
     same_image(run_dir, multi["before"], multi["after"])
+
+
+def test_dialog_shows_the_estimated_time_before_ok(gui_run):
+    run_dir, _ = gui_run
+    events = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    shown = [e["text"] for e in events if e["event"] == "estimate-shown"]
+    print(shown)
+    # The dialog opened on the first result, whose detail is FIRST's 48 px: the server's speed gives its time.
+    assert any(re.fullmatch(r"Estimated time: about \d+ s at 48 px", text) for text in shown), shown

@@ -1,4 +1,4 @@
-"""End to end in a real GIMP 3: install.py, the plug-in through the PDB, the server it starts.
+"""End to end in a real GIMP 3 (3.0 and 3.2): install.py, the plug-in through the PDB, the server it starts.
 
 The plug-in is installed with install.py into an isolated GIMP profile, GIMP
 builds an image whose photo layer has non-zero offsets, the procedure runs
@@ -22,7 +22,7 @@ from PIL import Image
 
 from nst_server import runtime
 from tests.conftest import REPO, shared_image
-from tests.support.gimp import GimpEnvironment, cache_dir
+from tests.support.gimp import GIMP_VERSIONS, GimpEnvironment, cache_dir
 
 pytestmark = pytest.mark.gimp
 
@@ -32,9 +32,10 @@ CONTENT_SIZE = (96, 64)
 OFFSETS = (37, 21)
 
 
-@pytest.fixture(scope="module")
-def gimp():
-    env = GimpEnvironment.provide()
+@pytest.fixture(scope="module", params=GIMP_VERSIONS, ids=lambda version: f"gimp-{version}")
+def gimp(request):
+    """Each real-GIMP test runs once with every GIMP version (each in its own chroot when the host has none)."""
+    env = GimpEnvironment.provide(request.param)
     print(f"using {env}")
     with env.ready():
         yield env
@@ -50,7 +51,8 @@ def make_workspace(gimp, tmp_path_factory, vgg19_weights, name: str) -> dict:
     """A workspace of its own for each test module (``name``): modules may run at the same time."""
     suffix = "" if name == "e2e" else f"-{name}"
     if gimp.root is None:
-        ws, src, data = str(tmp_path_factory.mktemp(name)), str(REPO), str(cache_dir() / "host-server-data")
+        ws, src, data = str(tmp_path_factory.mktemp(f"{name}-{gimp.version}")), str(REPO), \
+            str(cache_dir() / "host-server-data")
     else:
         ws, src, data = f"/opt/nst-e2e{suffix}", f"/opt/nst-src{suffix}", "/var/cache/nst-e2e-server-data"
         shutil.rmtree(gimp.outside(src), ignore_errors=True)
@@ -73,7 +75,7 @@ def make_workspace(gimp, tmp_path_factory, vgg19_weights, name: str) -> dict:
         img.save(outside / "starry_night.jpg")
     for script in ("gimp_batch_stylize.py", "e2e_client.py"):
         shutil.copyfile(SUPPORT / script, outside / script)
-    return {"ws": ws, "src": src, "data": data}
+    return {"ws": ws, "src": src, "data": data, "console": gimp.console, "gui": gimp.gui}
 
 
 def nst_env(workspace, case: str) -> dict[str, str]:
@@ -117,7 +119,7 @@ def run_case(gimp, workspace, case: str) -> dict:
     (case_dir / "spec.json").write_text(json.dumps(spec))
     started = time.monotonic()
     result = gimp.run(
-        ["gimp-console-3.0", "-nis", "--batch-interpreter=python-fu-eval",
+        [gimp.console, "-nis", "--batch-interpreter=python-fu-eval",
          "-b", f"exec(open('{ws}/gimp_batch_stylize.py').read())", "--quit"],
         nst_env(workspace, case),
         timeout=600,

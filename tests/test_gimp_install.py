@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -16,7 +17,20 @@ import stat
 import pytest
 
 from tests.test_gimp_e2e import gimp, installed, stop_server, workspace  # noqa: F401  (fixtures)
-from tests.test_gimp_workflow import LONG, QUICK, STYLE, changed, layer, rgba, run_gimp, ws  # noqa: F401
+from tests.test_gimp_workflow import (  # noqa: F401
+    LONG,
+    QUICK,
+    STYLE,
+    changed,
+    gimp_argv,
+    layer,
+    load_report,
+    prepare,
+    rgba,
+    run_gimp,
+    trace_of,
+    ws,
+)
 
 pytestmark = pytest.mark.gimp
 
@@ -51,12 +65,16 @@ def test_the_doctor_passes_a_complete_install_with_a_round_trip(gimp, ws):  # no
     lines = result.stdout.splitlines()
     assert result.returncode == 0
     assert not [line for line in lines if line.startswith("FIX")]
-    for expected in ("OK    GIMP 3 found: GNU Image Manipulation Program version 3.", "OK    plug-in in place and executable",
-                     "OK    GIMP lists the plug-in: Filters > Style Transfer > Apply Style...",
+    v = gimp.version
+    for expected in (f"OK    GIMP {v} found: GNU Image Manipulation Program version {v}.",
+                     "OK    plug-in in place and executable",
+                     f"OK    GIMP {v} lists the plug-in: Filters > Style Transfer > Apply Style...",
                      "OK    GIMP's Python (/usr/bin/python3) imports pyzmq", "OK    server environment: Python 3.",
                      "OK    round trip: a 32x24 test image went to the server through pyzmq and came back stylized"):
         assert any(line.startswith(expected) for line in lines), expected
     assert lines[-1].startswith("All good")
+    server = next(line for line in lines if line.startswith("OK    server environment"))
+    assert ", TensorFlow 2." in server and "(a release)" in server
 
 
 def test_the_doctor_names_what_is_broken_and_what_to_do(gimp, ws):  # noqa: F811
@@ -70,7 +88,7 @@ def test_the_doctor_names_what_is_broken_and_what_to_do(gimp, ws):  # noqa: F811
     assert [line for line in result.stdout.splitlines() if line.startswith("FIX")] == [
         f"FIX   {ws['ws']}/profile/plug-ins/style_transfer/style_transfer.py is missing or not executable "
         "(GIMP ignores it): run 'python3 install.py'",
-        "FIX   GIMP does not list the plug-in (GIMP exit code 64): run 'python3 install.py' again; "
+        f"FIX   GIMP {gimp.version} does not list the plug-in (GIMP exit code 64): run 'python3 install.py' again; "
         "if it persists, GIMP's own output above says why"]
     assert "NOTE  round trip skipped until the problems above are fixed" in result.stdout
     assert plugin.stat().st_mode & stat.S_IXUSR
@@ -105,3 +123,77 @@ def test_stop_reaches_the_server_through_the_bridge(gimp, ws, no_pyzmq):  # noqa
     result = layer(case, f"Photo ({STYLE})")
     assert result["provenance"]["stopped_early"] is True
     assert changed(rgba(case, result), rgba(case, layer(case, "Photo"))) > 2
+
+
+HIDE_SYSTEM_PYZMQ = '''
+import importlib.machinery, sys
+class HideSystemPyzmq:
+    """As on a machine without python3-zmq: GIMP's Python finds pyzmq only where install.py put a copy."""
+    def find_spec(self, name, path=None, target=None):
+        if name != "zmq":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, [p for p in sys.path if "dist-packages" not in p])
+        if spec is None:
+            raise ImportError("no pyzmq outside the system's packages (hidden by the profile-copy test)")
+        return spec
+if sys.prefix == sys.base_prefix:  # GIMP's own Python; the server's venv keeps its pyzmq
+    sys.meta_path.insert(0, HideSystemPyzmq())
+'''
+
+
+def test_a_newer_gimp_copies_the_older_profile_and_the_plugin_still_uses_pyzmq(gimp, ws):  # noqa: F811
+    """Issue 12: a 3.0 profile, GIMP 3.2 never started. install.py installs into the 3.0 profile (making a 3.2
+    folder would stop GIMP from carrying the user's settings over), with GIMP's pyzmq copy outside it; GIMP
+    3.2's first start copies the profile, and the plug-in there still reaches the server through pyzmq."""
+    if gimp.version == "3.0":
+        pytest.skip("GIMP 3.0 copies no older GIMP 3 profile")
+    w = ws["ws"]
+    home = f"{w}/migrate/home"
+    shutil.rmtree(gimp.outside(f"{w}/migrate"), ignore_errors=True)
+    (gimp.outside(home) / ".config/GIMP/3.0").mkdir(parents=True)
+    (gimp.outside(home) / ".config/GIMP/3.0/gimprc").write_text("# the user's GIMP 3.0 settings\n")
+    (gimp.outside(f"{w}/migrate/hide")).mkdir()
+    (gimp.outside(f"{w}/migrate/hide") / "sitecustomize.py").write_text(HIDE_SYSTEM_PYZMQ)
+    env = {"HOME": home, "NST_DATA_DIR": ws["data"], "NST_STATE_DIR": f"{w}/migrate/state",
+           "NST_RUNTIME_DIR": f"{w}/migrate/run", "PYTHONPATH": f"{w}/migrate/hide", "NST_OFFLINE": "1"}
+
+    def install_py(*args: str):
+        try:
+            result = gimp.run(["python3", f"{ws['src']}/install.py", *args], env, timeout=900)
+        finally:
+            stop_server(gimp.outside(f"{w}/migrate/run"))
+        print(result.stdout, result.stderr[-3000:])
+        return result
+
+    first = install_py("--weights", f"{w}/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    assert first.returncode == 0
+    old = gimp.outside(f"{home}/.config/GIMP/3.0/plug-ins/style_transfer")
+    new = gimp.outside(f"{home}/.config/GIMP/3.2/plug-ins/style_transfer")
+    assert (old / "style_transfer.py").is_file() and not gimp.outside(f"{home}/.config/GIMP/3.2").exists()
+    vendor = json.loads((old / "server.json").read_text())["vendor"]
+    assert vendor.startswith(f"{ws['data']}/vendor/")  # GIMP's pyzmq copy: outside the profile
+
+    before = install_py("--check")
+    assert before.returncode == 0
+    assert f"OK    GIMP 3.2 has no profile yet: its first start copies {home}/.config/GIMP/3.0, the plug-in with it" \
+        in before.stdout
+
+    run_dir = prepare(gimp, ws, "migrate/run-1", ["single"], QUICK)
+    result = gimp.run(gimp_argv(ws), {**env, "NST_E2E_DIR": f"{w}/migrate/run-1",
+                                      "NST_PLUGIN_TRACE": f"{w}/migrate/run-1/trace.jsonl"}, timeout=600)
+    stop_server(gimp.outside(f"{w}/migrate/run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    case = load_report(run_dir)["single"]
+    assert case["status"] == "success", case["message"]
+    assert (new / "style_transfer.py").is_file() and (new / "server.json").is_file()  # GIMP 3.2 copied the profile
+    connected = next(e for e in trace_of(run_dir) if e["event"] == "connected")
+    assert connected["via"] == "pyzmq"  # not the bridge: the copy of pyzmq was not left behind
+
+    after = install_py("--check")
+    assert after.returncode == 0
+    lines = after.stdout.splitlines()
+    assert f"OK    plug-in in place and executable: {home}/.config/GIMP/3.2/plug-ins/style_transfer/style_transfer.py" \
+        in lines
+    assert any(line.startswith("OK    GIMP's Python (/usr/bin/python3) imports pyzmq") and f"a copy installed for it in "
+               f"{vendor}" in line and line.endswith(f"for {home}/.config/GIMP/3.2") for line in lines)
+    assert any(line.startswith("OK    GIMP 3.2 lists the plug-in") for line in lines)

@@ -1,4 +1,4 @@
-"""The artist's workflow (issue 5) in a real GIMP 3: the plug-in through the PDB, a real server.
+"""The artist's workflow (issues 5 and 12) in a real GIMP 3 (3.0 and 3.2): the plug-in through the PDB, a real server.
 
 One GIMP run builds several small images and calls the procedure on each (two
 selected layers, a feathered selection, grey, 16-bit, a group, a style layer,
@@ -36,9 +36,9 @@ QUICK = {"size": 64, "steps": 3, "strength": 70, "preset": "preview"}
 # Long enough for the server's previews (one every 2 s) to reach the plug-in more than once.
 LONG = {"size": 64, "steps": 600, "strength": 70, "preset": "preview"}
 EVERY_ARGUMENT = {"strength": 85, "preset": "preview", "preserve-colors": True, "style-scale": 1.5, "seed": 7,
-                  "size": 48, "steps": 4}
+                  "size": 48, "steps": 4, "second-style-weight": 30}
 MAIN_CASES = ["two_layers", "selection", "grey", "deep", "group", "style_layer", "every_argument", "indexed",
-              "bad_style", "group_selection"]
+              "bad_style", "group_selection", "one_style", "two_styles", "auto_detail"]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def prepare(genv: GimpEnvironment, space, run: str, cases: list[str], params: di
 
 
 def gimp_argv(space) -> list[str]:
-    return ["gimp-console-3.0", "-nis", "--batch-interpreter=python-fu-eval",
+    return [space["console"], "-nis", "--batch-interpreter=python-fu-eval",
             "-b", f"exec(open('{space['ws']}/gimp_workflow_batch.py').read())", "--quit"]
 
 
@@ -248,6 +248,44 @@ def test_non_interactive_call_with_every_argument(main_run):
     assert result["size"] == layer(case, "Photo")["size"]
 
 
+def test_a_second_style_is_blended_in_and_remembered(main_run):
+    case, single = main_run["two_styles"], main_run["one_style"]
+    assert case["status"] == "success", case["message"]
+    result = layer(case, f"Photo ({STYLE} + Photo style)")
+    record = result["provenance"]
+    first, second = record["styles"]
+    assert first["file"].endswith(f"{STYLE}.jpg") and first["weight"] == 0.6
+    assert second["layer"] == "Photo style" and second["weight"] == 0.4 and "file" not in second
+    assert record["style"] == {k: v for k, v in first.items() if k != "weight"}  # as a one-style result has it
+    assert record["args"]["second-style-weight"] == 40
+    # Same layer, same seed and settings: the second style alone makes the difference.
+    alone = layer(single, f"Photo ({STYLE})")
+    difference = changed(rgba(case, result), rgba(single, alone))
+    print(f"mean change made by blending in the second style: {difference:.1f}")
+    assert difference > 1
+
+
+def test_automatic_detail_is_the_largest_that_finishes_in_the_quality_budget(main_run):
+    from nst_server import estimate
+
+    case = main_run["auto_detail"]
+    assert case["status"] == "success", case["message"]
+    source, result = layer(case, "Photo"), layer(case, f"Photo ({STYLE})")
+    assert result["size"] == source["size"] == [2400, 1800]
+    record = result["provenance"]
+    planned, speed, size = record["estimate"], record["estimate"]["speed"], record["params"]["size"]
+    assert speed is not None, "the server did not tell the plug-in how fast it is"
+    assert record["args"]["size"] == 0 and planned["automatic"]
+    budget = estimate.BUDGET_S["preview"]
+    print(f"automatic detail {size} px; estimated {planned['seconds']:.1f} s, took {planned['elapsed']:.1f} s "
+          f"(budget {budget:.0f} s; server speed {speed})")
+    assert size == estimate.auto_detail(speed, 1800, 2400, "preview") <= 2400
+    if size < 2400:  # the next larger detail would not have fitted
+        assert estimate.estimate_seconds(speed, 1800, 2400, size + estimate.DETAIL_STEP, "preview") > budget
+    assert planned["seconds"] <= budget or size == estimate.MIN_DETAIL
+    assert planned["elapsed"] < 2.5 * planned["seconds"] + 15  # the estimate the dialog shows is honest
+
+
 def test_indexed_image_is_refused_with_a_message(main_run):
     case = main_run["indexed"]
     print(case["status"], case["message"])
@@ -369,16 +407,24 @@ def test_weights_missing_names_the_install_command(gimp, ws):  # noqa: F811
 def test_busy_server_shows_the_queue_position_then_runs_the_job(gimp, ws):  # noqa: F811
     w = ws["ws"]
     busy = gimp.popen(["python3", f"{w}/busy_client.py", f"{w}/profile/plug-ins/style_transfer", f"{w}/{STYLE}.jpg",
-                       "400"], env_for(ws, "busy"))
+                       "10000"], env_for(ws, "busy"))
+    run_dir = prepare(gimp, ws, "queued", ["single"], QUICK)
+    process = None
     try:
         assert busy.stdout.readline().strip() == "accepted", busy.stderr.read()[-2000:]
-        report = run_gimp(gimp, ws, "queued", ["single"], QUICK, NST_PLUGIN_TRACE=f"{w}/queued/trace.jsonl")
+        process = gimp.popen(gimp_argv(ws), env_for(ws, "queued", NST_PLUGIN_TRACE=f"{w}/queued/trace.jsonl"))
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(e["event"] == "queue" for e in trace_of(run_dir)):
+            assert process.poll() is None, "GIMP ended before its job was queued"
+            time.sleep(0.2)
     finally:
-        busy.kill()
+        busy.kill()  # the other client goes: the server drops its job and runs GIMP's
         busy.wait()
-    case = report["single"]
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    case = load_report(run_dir)["single"]
     assert case["status"] == "success", case["message"]
-    queue = [e for e in trace_of(gimp.outside(f"{w}/queued")) if e["event"] == "queue"]
+    queue = [e for e in trace_of(run_dir) if e["event"] == "queue"]
     print(queue[:1], f"run {case['seconds']} s")
     assert queue and queue[0]["position"] == 2 and "position 2 in the queue" in queue[0]["text"]
 

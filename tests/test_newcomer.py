@@ -1,10 +1,13 @@
-"""A newcomer's first five minutes: a fresh clone in a clean Debian 13, following the README word for word.
+"""A newcomer's first five minutes: a fresh clone in a clean Debian, following the README word for word.
 
-The chroot starts from a bare ``debootstrap --variant=minbase trixie`` (built
-once and kept as a tarball: that is the only thing reused, with apt's and pip's
-download caches), gets only the packages the README's quick start names, and
+Twice: Debian 13 (GIMP 3.0) and Debian testing (GIMP 3.2, Python 3.14).  Each
+chroot starts from a bare ``debootstrap --variant=minbase`` (built once and
+kept as a tarball: that is the only thing reused, with apt's and pip's download
+caches), gets only the packages the README's quick start names for it, and
 then, as an ordinary user, a fresh ``git clone`` of this repository runs the
-README's first command verbatim.  Where the VGG19 download is impossible (no
+README's first command verbatim.  On Debian testing the newcomer first installs
+what the Debian 13 line names: install.py must then say plainly that TensorFlow
+has no release for Python 3.14 and what to install, and work once that is done.  Where the VGG19 download is impossible (no
 internet here) it must say so and the README's offline command must finish the
 job.  Then the doctor (``python3 install.py --check``) must pass, round trip
 through the real server included.  The README's second command runs this whole
@@ -24,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.support.gimp import CHROOT_CA_BUNDLE, HOST_CA_BUNDLE, MIRROR, cache_dir
+from tests.support.gimp import CHROOT_CA_BUNDLE, GIMP_VERSIONS, HOST_CA_BUNDLE, RELEASES, Release, bootstrap, cache_dir
 
 pytestmark = pytest.mark.newcomer
 
@@ -40,23 +43,21 @@ def readme_steps() -> dict[str, str]:
     commands = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
     offline = text.split("## Offline machines", 1)[1].split("\n## ", 1)[0]
     return {
-        "packages": re.search(r"`sudo apt install ([^`]+)`", quick).group(1),
+        "packages": re.findall(r"`sudo apt install ([^`]+)`", quick),  # Debian 13, then Debian testing
         "commands": commands,
         "offline": re.search(r"`(python3 install\.py --weights FILE)`", offline).group(1),
     }
 
 
-def base_tarball() -> Path:
-    """A bare minbase trixie, made once with debootstrap and kept as a tarball."""
+def base_tarball(release: Release) -> Path:
+    """A bare minbase Debian of ``release``, made once with debootstrap and kept as a tarball."""
     if os.geteuid() != 0:
         raise RuntimeError("the newcomer test needs root (debootstrap, chroot)")
-    tarball = cache_dir() / "newcomer" / "trixie-minbase.tar.gz"
+    tarball = cache_dir() / "newcomer" / f"{release.suite}-minbase.tar.gz"
     if tarball.exists():
         return tarball
-    build = tarball.parent / "build"
-    shutil.rmtree(build, ignore_errors=True)
-    build.mkdir(parents=True)
-    subprocess.run(["debootstrap", "--variant=minbase", "trixie", str(build), MIRROR], check=True)
+    build = tarball.parent / f"build-{release.suite}"
+    bootstrap(release, build)
     subprocess.run(["tar", "-C", str(build), "-czf", f"{tarball}.part", "."], check=True)
     os.replace(f"{tarball}.part", tarball)
     shutil.rmtree(build)
@@ -93,9 +94,9 @@ class Chroot:
 
 
 @contextlib.contextmanager
-def clean_debian(root: Path):
+def clean_debian(root: Path, release: Release):
     root.mkdir()
-    subprocess.run(["tar", "-C", str(root), "-xzf", str(base_tarball())], check=True)
+    subprocess.run(["tar", "-C", str(root), "-xzf", str(base_tarball(release))], check=True)
     shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
     (root / CHROOT_CA_BUNDLE.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(HOST_CA_BUNDLE, root / CHROOT_CA_BUNDLE.lstrip("/"))
@@ -122,17 +123,32 @@ def clean_debian(root: Path):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_a_newcomer_follows_the_readme_in_a_clean_debian_13(tmp_path, vgg19_weights):
+@pytest.mark.parametrize("gimp_version", GIMP_VERSIONS, ids=lambda v: f"gimp-{v}")
+def test_a_newcomer_follows_the_readme_in_a_clean_debian(gimp_version, tmp_path, vgg19_weights):
+    release = RELEASES[gimp_version]
     steps = readme_steps()
     assert steps["commands"] == ["python3 install.py", "python3 tests/run.py"]  # the two set-up commands
-    with clean_debian(tmp_path / "root") as debian:
+    debian_13, debian_testing = steps["packages"]
+    with clean_debian(tmp_path / "root", release) as debian:
         # 1. What the README asks for before anything else (as root: there is no sudo in a bare Debian).
-        apt = steps["packages"]
-        assert debian.run(f"apt-get update -qq && apt-get install -y -qq {apt}", user=False).returncode == 0
+        apt = debian_testing if release.extra_packages else debian_13
+        if release.extra_packages:  # first only the Debian 13 line, as a newcomer who missed the other might
+            assert debian.run(f"apt-get update -qq && apt-get install -y -qq {debian_13}", user=False).returncode == 0
+        else:
+            assert debian.run(f"apt-get update -qq && apt-get install -y -qq {apt}", user=False).returncode == 0
         assert debian.run(f"useradd -m -u {UID} {USER} && chown -R {UID}:{UID} /home/{USER}", user=False).returncode == 0
         # 2. A fresh clone (of this checkout's committed state, standing in for the public URL).
         debian.bind(REPO, "/src")
         assert debian.run(f"git config --global --add safe.directory '*' && git clone -q file:///src {CLONE}").returncode == 0
+        if release.extra_packages:
+            # Python 3.14 only: TensorFlow has no release for it. install.py says so and what to install, nothing more.
+            refused = debian.run(f"cd {CLONE} && {steps['commands'][0]}")
+            said = refused.stdout + refused.stderr
+            assert refused.returncode == 1 and "Traceback" not in said
+            assert "TensorFlow has no release for Python 3.14 yet" in said and "--tensorflow-prerelease" in said
+            advice = re.search(r"'sudo apt install (python3\.\d+-venv)'", said).group(1)
+            assert advice in apt.split(), (advice, apt)  # the README's Debian testing line says the same
+            assert debian.run(f"apt-get install -y -qq {apt}", user=False).returncode == 0
         # 3. The README's first command, verbatim.
         first = debian.run(f"cd {CLONE} && {steps['commands'][0]}")
         output = first.stdout + first.stderr
@@ -149,11 +165,13 @@ def test_a_newcomer_follows_the_readme_in_a_clean_debian_13(tmp_path, vgg19_weig
         if doctor.returncode != 0:
             debian.run(f"tail -n 30 /home/{USER}/.local/state/gimp-style-transfer/*.log")
         assert doctor.returncode == 0, doctor.stdout
-        for expected in ("OK    GIMP 3 found", "OK    plug-in in place and executable: "
-                         f"/home/{USER}/.config/GIMP/3.0/plug-ins/style_transfer/style_transfer.py",
-                         "OK    GIMP's Python (/usr/bin/python3) imports pyzmq", "OK    server environment",
-                         "OK    round trip"):
+        for expected in (f"OK    GIMP {gimp_version} found", "OK    plug-in in place and executable: "
+                         f"/home/{USER}/.config/GIMP/{gimp_version}/plug-ins/style_transfer/style_transfer.py",
+                         "OK    GIMP's Python (/usr/bin/python3) imports pyzmq", f"OK    GIMP {gimp_version} lists the plug-in",
+                         "OK    server environment", "OK    round trip"):
             assert any(line.startswith(expected) for line in lines), expected
+        server = next(line for line in lines if line.startswith("OK    server environment"))
+        assert "(a release)" in server, server
         # 5. Running it again changes nothing: pip is not run again.
         again = debian.run(f"cd {CLONE} && {steps['commands'][0]} --weights /home/{USER}/vgg19.h5"
                            if first.returncode else f"cd {CLONE} && {steps['commands'][0]}")

@@ -2,8 +2,11 @@
 """GIMP 3 plug-in: Filters > Style Transfer > Apply Style...
 
 Each selected layer (a layer group as it looks) is sent with a style image (a
-file, or a layer of any open image) to the local style transfer server
-(started on demand).  Its stylized copy appears at once directly above it,
+file, or a layer of any open image; optionally a second one blended in) to the
+local style transfer server (started on demand).  The output detail is the
+dialog's, or automatic: the largest, up to the layer's own size, that the
+chosen quality finishes within its time budget on this server, which tells
+the plug-in how fast it is; the dialog shows the estimated time before OK.  Its stylized copy appears at once directly above it,
 named "... (styling…)", is refreshed from the server's previews, then gets the
 final pixels; with a selection it covers only the selection's bounds and
 carries a mask made from it.  All of it is one undo group.  In interactive
@@ -35,7 +38,7 @@ from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 PLUGIN_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(PLUGIN_DIR))  # install.py puts the shared nst_server modules here
 
-from nst_server import link, protocol  # noqa: E402  (standard library only)
+from nst_server import estimate, link, protocol, server_speed  # noqa: E402  (standard library only)
 
 link.add_vendor_path(PLUGIN_DIR)  # pyzmq built for this Python by install.py, when the system has none
 
@@ -45,7 +48,10 @@ PARASITE_NAME = "gimp-style-transfer-parameters"
 UNFINISHED = " (styling…)"
 PREVIEW_MIN_INTERVAL_S = 1.0  # at most one live-preview refresh a second: GIMP stays smooth
 # Arguments stored in the provenance parasite and offered again (the style layer separately).
-REMEMBERED_ARGS = ("strength", "preset", "preserve-colors", "style-scale", "seed", "size", "steps")
+REMEMBERED_ARGS = ("strength", "preset", "preserve-colors", "style-scale", "seed", "size", "steps",
+                   "second-style-weight")
+# (file argument, layer argument) of each style: the first, and the optional second one blended in.
+STYLE_ARGS = (("style-file", "style-layer"), ("second-style-file", "second-style-layer"))
 # Test hooks, read only from the environment: a file that gets one JSON line per change of a
 # result layer (read back from GIMP), and "cancel" or "stop" to press that button of the
 # progress window (the same functions the buttons call) right after the first live preview.
@@ -143,8 +149,6 @@ def encode_png(width: int, height: int, rgba: bytes) -> bytes:
 
 # --- the style ---------------------------------------------------------------
 def read_style_file(gfile):
-    if gfile is None or gfile.get_path() is None:
-        raise PluginError("Choose a style image (a PNG, JPEG, WebP or TIFF file) or a style layer.")
     path = Path(gfile.get_path())
     try:
         return path, path.read_bytes()
@@ -152,9 +156,9 @@ def read_style_file(gfile):
         raise PluginError(f"Cannot read the style image {path}: {exc.strerror or exc}") from None
 
 
-def read_style(config) -> tuple[str, bytes, dict]:
-    """(name, encoded image, provenance): the style layer when one is set, else the style file."""
-    layer = config.get_property("style-layer")
+def read_style(config, file_arg: str = "style-file", layer_arg: str = "style-layer") -> tuple[str, bytes, dict] | None:
+    """(name, encoded image, provenance) of one style: its layer when one is set, else its file; None if neither."""
+    layer = config.get_property(layer_arg)
     if layer is not None:
         if not layer.is_valid():
             raise PluginError("The style layer no longer exists; choose another one or a style file.")
@@ -164,8 +168,24 @@ def read_style(config) -> tuple[str, bytes, dict]:
         origin = {"layer": layer.get_name(), "layer_id": layer.get_id(),
                   "image": image.get_name() if image else None}
         return layer.get_name(), encode_png(width, height, rgba), origin
-    path, data = read_style_file(config.get_property("style-file"))
+    gfile = config.get_property(file_arg)
+    if gfile is None or gfile.get_path() is None:
+        return None
+    path, data = read_style_file(gfile)
     return path.stem, data, {"file": str(path)}
+
+
+def read_styles(config) -> list[tuple[str, bytes, dict]]:
+    """The style, and the second style with its blend weights when one is chosen (weights in 'weight')."""
+    first = read_style(config, *STYLE_ARGS[0])
+    if first is None:
+        raise PluginError("Choose a style image (a PNG, JPEG, WebP or TIFF file) or a style layer.")
+    second = read_style(config, *STYLE_ARGS[1])
+    share = config.get_property("second-style-weight")
+    if second is None or share <= 0:
+        return [(first[0], first[1], {**first[2], "weight": 1.0})]
+    return [(first[0], first[1], {**first[2], "weight": (100 - share) / 100}),
+            (second[0], second[1], {**second[2], "weight": share / 100})]
 
 
 # --- provenance --------------------------------------------------------------
@@ -197,14 +217,24 @@ def prefill_from_provenance(config, drawables) -> None:
                 config.set_property(name, value)
             except (TypeError, ValueError):
                 pass
-    style = record.get("style", {})
+    styles = record.get("styles") or [record.get("style", {})]
+    for index, (file_arg, layer_arg) in enumerate(STYLE_ARGS):
+        if index < len(styles):
+            restore_style(config, file_arg, layer_arg, styles[index])
+        else:  # the result had no second style: none is offered
+            config.set_property(layer_arg, None)
+            config.set_property(file_arg, None)
+
+
+def restore_style(config, file_arg: str, layer_arg: str, style: dict) -> None:
+    """Offer a stored style again: its layer while it exists, else its file while that exists."""
     layer = Gimp.Item.get_by_id(style["layer_id"]) if "layer_id" in style else None
     if isinstance(layer, Gimp.Layer) and layer.is_valid():
-        config.set_property("style-layer", layer)
+        config.set_property(layer_arg, layer)
     elif "file" in style and Path(style["file"]).is_file():
         from gi.repository import Gio
-        config.set_property("style-layer", None)
-        config.set_property("style-file", Gio.File.new_for_path(style["file"]))
+        config.set_property(layer_arg, None)
+        config.set_property(file_arg, Gio.File.new_for_path(style["file"]))
 
 
 # --- messages ----------------------------------------------------------------
@@ -407,47 +437,181 @@ def trace(event: str, layer, **extra) -> None:
         log.write(json.dumps(record) + "\n")
 
 
-def find_targets(image, drawables) -> tuple[list, bool]:
-    """The selected layers to stylize, with the part of each that the selection covers."""
+def target_regions(image, drawables) -> list[tuple]:
+    """(layer, (x, y, width, height)) of each selected layer: the part the selection covers, in layer coordinates."""
     if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
         raise PluginError("Indexed images cannot be stylized. Convert the image first: "
                           "Image > Mode > RGB (or Grayscale), then try again.")
     layers = [d for d in drawables if isinstance(d, Gimp.Layer)]
     if not layers or len(layers) != len(drawables):
         raise PluginError("Select one or more layers (or layer groups) to stylize; masks and channels cannot be.")
-    has_selection = not Gimp.Selection.is_empty(image)
-    fmt = pixel_format(image)
-    targets = []
+    regions = []
     for layer in layers:
         ok, x, y, width, height = layer.mask_intersect()
         if ok and width > 0 and height > 0:
-            targets.append(Target(image, layer, (x, y, width, height), fmt))
-    if not targets:
+            regions.append((layer, (x, y, width, height)))
+    if not regions:
         raise PluginError("The selection does not touch the selected layers: select an area on them, "
                           "or Select > None to stylize whole layers.")
-    return targets, has_selection
+    return regions
 
 
-def stylize_all(image, targets, has_selection, style, params, args, progress, control) -> int:
-    """Every target in turn, each with its live layer; returns how many results were kept."""
-    style_name, style_bytes, style_origin = style
+def find_targets(image, drawables) -> tuple[list, bool]:
+    """The selected layers to stylize, with the part of each that the selection covers."""
+    regions = target_regions(image, drawables)
+    fmt = pixel_format(image)
+    return [Target(image, layer, region, fmt) for layer, region in regions], not Gimp.Selection.is_empty(image)
+
+
+# --- output detail and the time it takes ------------------------------------------
+def detail_for(width: int, height: int, args: dict, precision: str, speed: dict | None) -> tuple[int, float | None]:
+    """(long side to work at, estimated seconds or None) for one layer region: the dialog's detail, or with
+    detail 0 the largest the quality finishes within its time budget on this server."""
+    size, preset, steps = args["size"], args["preset"], args["steps"]
+    if not size:
+        if speed is None:  # the server could not say how fast it is: the server's default, at most the layer's size
+            size = max(estimate.MIN_DETAIL, min(protocol.PARAMETERS["size"].default, max(width, height)))
+        else:
+            size = estimate.auto_detail(speed, height, width, preset, steps, precision)
+    seconds = None if speed is None else estimate.estimate_seconds(speed, height, width, size, preset, steps, precision)
+    return size, seconds
+
+
+def estimate_text(sizes: list[tuple[int, int]], args: dict, precision: str, speed: dict | None, waiting: bool) -> str:
+    """What the dialog says about the chosen quality and detail (``sizes``: width, height of each layer)."""
+    automatic = not args["size"]
+    if speed is None:
+        if waiting:
+            return "Estimated time: asking the style transfer server how fast it is…"
+        return ("Estimated time: unknown (the server does not say how fast it is)"
+                + (f"; automatic detail works at {protocol.PARAMETERS['size'].default} px" if automatic else ""))
+    plans = [detail_for(w, h, args, precision, speed) for w, h in sizes]
+    seconds = sum(t for _, t in plans if t is not None)
+    detail = "/".join(dict.fromkeys(f"{size}" for size, _ in plans)) + " px"
+    lead = f"{len(sizes)} layers: " if len(sizes) > 1 else ""
+    budget = estimate.BUDGET_S[args["preset"]]
+    how = f" (automatic: the most that fits in {estimate.duration(budget)})" if automatic else ""
+    return f"Estimated time: {lead}{estimate.describe_seconds(seconds)} at {detail}{how}"
+
+
+class ServerWarmup:
+    """While the dialog is open: reach the server (starting it when needed) and learn its speed.
+
+    Runs in a thread of its own; GIMP is never called from it.  The main thread takes
+    the connection over (``take``) once the thread has ended.
+    """
+
+    SPEED_WAIT_S = 180.0
+
+    def __init__(self, config: dict) -> None:
+        import threading
+
+        from nst_server import errors
+
+        self.config, self.errors = config, errors
+        self.key = server_speed.server_key(config)
+        self.speed = server_speed.remembered(self.key)
+        self.fresh = False  # the speed came from the server now, not from the last run
+        self.conn = None
+        self.error = None
+        self.give_up = False
+        self.thread = threading.Thread(target=self._work, name="nst-warmup", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        try:
+            self.conn = link.open_connection(self.config)
+            speed = server_speed.wait(self.conn, self.SPEED_WAIT_S, still_waiting=lambda _: not self.give_up)
+        except self.errors.ClientError as exc:
+            self.error = str(exc)
+            return
+        except Exception as exc:  # reported when the connection is taken
+            self.error = f"{type(exc).__name__}: {exc}"
+            return
+        if speed is not None:
+            self.speed, self.fresh = speed, True
+            server_speed.remember(self.key, speed)
+
+    @property
+    def waiting(self) -> bool:
+        return self.thread.is_alive()
+
+    def take(self, progress, need_speed: bool):
+        """The connection, after the thread has ended (it stops asking for the speed unless ``need_speed``)."""
+        self.give_up = not need_speed
+        while self.thread.is_alive():
+            progress.update("Starting the style transfer server..." if self.conn is None
+                            else "Asking the style transfer server how fast it is...")
+            Gimp.progress_pulse()
+            self.thread.join(0.1)
+        if self.error is not None:
+            raise PluginError(self.error)
+        return self.conn
+
+    def close(self) -> None:
+        """The dialog was cancelled: stop asking, and close the connection once the thread lets go of it."""
+        self.give_up = True
+        if not self.thread.is_alive() and self.conn is not None:
+            self.conn.close()
+
+
+def server_speed_now(conn, key: str, needed: bool, progress) -> dict | None:
+    """The server's speed for a run without the dialog: asked once, waited for when automatic detail needs it."""
+    speed = server_speed.ask(conn)
+    if speed is None and needed:
+        def still_waiting(elapsed: float) -> bool:
+            Gimp.progress_set_text("Style transfer: the server is measuring how fast it is (once per machine)...")
+            Gimp.progress_pulse()
+            progress.pump()
+            return True
+
+        speed = server_speed.wait(conn, ServerWarmup.SPEED_WAIT_S, still_waiting=still_waiting)
+    if speed is not None:
+        server_speed.remember(key, speed)
+    return speed
+
+
+def blended_name(styles) -> str:
+    return " + ".join(name for name, _, _ in styles)
+
+
+def stylize_all(image, targets, has_selection, styles, params, args, progress, control, conn=None) -> int:
+    """Every target in turn, each with its live layer; returns how many results were kept.
+
+    ``conn``: a connection the dialog already opened (else one is opened after the first live layer).
+    """
     from nst_server import errors as client  # ClientError for pyzmq and the bridge alike (no pyzmq needed)
 
     press = os.environ.get(PRESS_ENV)
+    config = server_config()
+    style_images = [protocol.StyleImage(name, data, origin["weight"]) for name, data, origin in styles]
+    style_origin = {k: v for k, v in styles[0][2].items() if k != "weight"}
+    precision = params.get("precision", "auto")
+    speed = None
     kept = 0
-    conn = None
     try:
         for index, target in enumerate(targets):
             if control.requested is not None:
                 break  # Stop ends the run after the layer it stopped
             lead = f"Style transfer ({index + 1}/{len(targets)}) " if len(targets) > 1 else "Style transfer "
-            target.create_layer(f"{target.name} ({style_name})", has_selection)
+            target.create_layer(f"{target.name} ({blended_name(styles)})", has_selection)
             Gimp.displays_flush()
             if conn is None:  # after the first layer is there: starting the server can take a while
                 progress.update("Starting the style transfer server...")
-                conn = control.conn = open_connection(server_config())
+                conn = open_connection(config)
+            if speed is None and index == 0:
+                speed = server_speed_now(conn, server_speed.server_key(config), not args["size"], progress)
+                trace("connected", None, via="bridge" if link.uses_bridge(config) else "pyzmq", speed=speed)
+            control.conn = conn
+            size, seconds = detail_for(target.width, target.height, args, precision, speed)
+            job_params = {**params, "size": size}
+            planned = f"{size} px" + (f", {estimate.describe_seconds(seconds)}" if seconds is not None else "")
+            trace("estimate", None, size=size, seconds=seconds, automatic=not args["size"], speed=speed)
+            Gimp.progress_set_text(f"{lead}at {planned}")
+            progress.update(f"{lead}at {planned}")
             control.job = None
             last_preview = [0.0]
+            started = time.monotonic()
 
             def on_event(header, lead=lead):
                 control.seen(header)
@@ -479,8 +643,8 @@ def stylize_all(image, targets, has_selection, style, params, args, progress, co
                 progress.pump()
 
             try:
-                result = conn.stylize(target.pixels, target.desc, [protocol.StyleImage(style_name, style_bytes)],
-                                      params, on_event=on_event, on_preview=on_preview)
+                result = conn.stylize(target.pixels, target.desc, style_images, job_params, on_event=on_event,
+                                      on_preview=on_preview)
             except client.ClientError as exc:
                 if exc.code == "cancelled" and control.requested == "cancel":
                     raise Cancelled() from None
@@ -491,9 +655,12 @@ def stylize_all(image, targets, has_selection, style, params, args, progress, co
                 raise PluginError("The layer was closed while it was being stylized.")
             record = {
                 "tool": "GIMP Style Transfer", "version": 1, "source": target.name,
-                "style": style_origin, "params": params, "args": args,
+                "style": style_origin, "styles": [origin for _, _, origin in styles],
+                "params": job_params, "args": args,
                 "region": [target.x, target.y, target.width, target.height],
                 "stopped_early": control.requested == "stop",
+                "estimate": {"seconds": seconds, "automatic": not args["size"], "speed": speed,
+                             "elapsed": time.monotonic() - started},
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             target.finish(result, record)
@@ -507,14 +674,17 @@ def stylize_all(image, targets, has_selection, style, params, args, progress, co
 
 def run(procedure, run_mode, image, drawables, config, data):
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    warmup = None
     if interactive:
         GimpUi.init(PROC_NAME)
         prefill_from_provenance(config, drawables)
+        warmup = ServerWarmup(server_config())
         dialog = GimpUi.ProcedureDialog.new(procedure, config, "Style Transfer")
-        fill_dialog(dialog)
+        fill_dialog(dialog, config, image, drawables, warmup)
         accepted = dialog.run()
         dialog.destroy()
         if not accepted:
+            warmup.close()
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
 
     control = JobControl()
@@ -523,14 +693,13 @@ def run(procedure, run_mode, image, drawables, config, data):
     group_open = False
     try:
         targets, has_selection = find_targets(image, drawables)
-        style = read_style(config)
+        styles = read_styles(config)
         args = {name: config.get_property(name) for name in REMEMBERED_ARGS}
         params = {
             "preset": args["preset"],
             "strength": args["strength"],
             "preserve_colors": "luminance" if args["preserve-colors"] else "off",
             "style_scale": args["style-scale"],
-            "size": args["size"],
             "steps": args["steps"],
             "seed": args["seed"],
         }
@@ -543,7 +712,8 @@ def run(procedure, run_mode, image, drawables, config, data):
             progress = ProgressWindow(control)
         image.undo_group_start()  # the live layers too: one undo removes everything, even after a kill
         group_open = True
-        stylize_all(image, targets, has_selection, style, params, args, progress, control)
+        conn = warmup.take(progress, need_speed=not args["size"]) if warmup is not None else None
+        stylize_all(image, targets, has_selection, styles, params, args, progress, control, conn)
         Gimp.displays_flush()
     except Cancelled:
         for target in targets:
@@ -570,20 +740,62 @@ def run(procedure, run_mode, image, drawables, config, data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
-def fill_dialog(dialog) -> None:
-    """Style first, then the artist's controls; seed and steps in an Advanced expander."""
+class EstimateLabel:
+    """The dialog's line with the estimated time for the chosen quality and detail, kept up to date."""
+
+    def __init__(self, label, config, sizes: list[tuple[int, int]], warmup: ServerWarmup) -> None:
+        self.label, self.config, self.sizes, self.warmup = label, config, sizes, warmup
+        try:
+            self.precision = json.loads(os.environ.get(EXTRA_PARAMS_ENV) or "{}").get("precision", "auto")
+        except (ValueError, AttributeError):  # the run itself reports a bad value
+            self.precision = "auto"
+        self.shown = None
+        for name in ("preset", "size", "steps"):
+            config.connect(f"notify::{name}", lambda *_: self.refresh())
+        self.refresh()
+        GLib.timeout_add(300, self._tick)
+
+    def _tick(self) -> bool:
+        self.refresh()
+        return self.warmup.waiting  # keep polling until the server has answered (or given up)
+
+    def refresh(self) -> None:
+        args = {name: self.config.get_property(name) for name in ("preset", "size", "steps")}
+        text = estimate_text(self.sizes, args, self.precision, self.warmup.speed, self.warmup.waiting)
+        if text != self.shown:
+            self.shown = text
+            self.label.set_text(text)
+            trace("estimate-shown", None, text=text, fresh=self.warmup.fresh, **args)
+
+
+def fill_dialog(dialog, config=None, image=None, drawables=None, warmup=None) -> None:
+    """Style first, then the artist's controls and the estimated time; the second style and seed and steps
+    in expanders."""
     try:
         dialog.get_scale_entry("strength", 1.0)
         dialog.get_scale_entry("style-scale", 1.0)
+        dialog.get_scale_entry("second-style-weight", 1.0)
         dialog.get_label("style-hint", "<small>A style layer, when chosen, is used instead of the file.</small>",
                          True, False)
+        label = dialog.get_label("estimate", "Estimated time: …", False, False)
+        dialog.get_label("second-title", "Blend a second style", False, False)
+        dialog.fill_box("second-box", ["second-style-file", "second-style-layer", "second-style-weight"])
+        dialog.fill_expander("second", "second-title", False, "second-box")
         dialog.get_label("advanced-title", "Advanced", False, False)
         dialog.fill_box("advanced-box", ["seed", "steps"])
         dialog.fill_expander("advanced", "advanced-title", False, "advanced-box")
-        dialog.fill(["style-file", "style-layer", "style-hint", "strength", "preset", "preserve-colors", "style-scale", "size",
-                     "advanced"])
+        dialog.fill(["style-file", "style-layer", "style-hint", "strength", "preset", "preserve-colors", "style-scale",
+                     "size", "estimate", "second", "advanced"])
     except (AttributeError, TypeError):  # an API that differs: every option still shows
         dialog.fill(None)
+        return
+    if warmup is not None:
+        try:
+            sizes = [(w, h) for _, (_, _, w, h) in target_regions(image, drawables)]
+        except PluginError as exc:
+            label.set_text(str(exc))
+            return
+        EstimateLabel(label, config, sizes, warmup)
 
 
 class StyleTransfer(Gimp.PlugIn):
@@ -631,9 +843,24 @@ class StyleTransfer(Gimp.PlugIn):
         scale = spec["style_scale"]
         procedure.add_double_argument("style-scale", "Style sc_ale", scale.help, scale.minimum, scale.maximum,
                                       scale.default, flags)
-        for name, nick in (("size", "Output _detail (px)"), ("seed", "S_eed"), ("steps", "S_teps (0: automatic)")):
+        size = spec["size"]
+        procedure.add_int_argument(
+            "size", "Output _detail (px, 0: automatic)",
+            f"{size.help}; 0: the largest, up to the layer's own, that the quality finishes within its time budget "
+            "on this server", 0, size.maximum, 0, flags)
+        for name, nick in (("seed", "S_eed"), ("steps", "S_teps (0: automatic)")):
             p = spec[name]
             procedure.add_int_argument(name, nick, p.help, p.minimum, p.maximum, p.default, flags)
+        procedure.add_file_argument(
+            "second-style-file", "Second style _file", "Image file of a second style blended in (optional)",
+            Gimp.FileChooserAction.OPEN, True, None, flags,
+        )
+        procedure.add_layer_argument(
+            "second-style-layer", "Second style _layer", "A layer to take the second style from; wins over its file",
+            True, flags,
+        )
+        procedure.add_int_argument("second-style-weight", "Second style's _weight (%)",
+                                   "how much of the blend the second style makes, when one is chosen", 0, 100, 50, flags)
         return procedure
 
 

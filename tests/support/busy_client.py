@@ -9,12 +9,10 @@ from pathlib import Path
 
 plugin_dir, style, steps = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 sys.path.insert(0, plugin_dir)
-from nst_server import client, protocol  # noqa: E402
+from nst_server import client, link, protocol  # noqa: E402
 
 desc = protocol.ImageDesc(64, 48, "RGB8")
-conn = client.connect_running()
-if conn is None:
-    sys.exit("no server is running")
+conn = link.open_connection(link.read_config(Path(plugin_dir)))  # the running server, or one started as the plug-in would
 said = False
 
 

@@ -1,10 +1,11 @@
-"""A real GIMP 3.0 for the end-to-end tests.
+"""A real GIMP 3 for the end-to-end tests: 3.0 (Debian 13) and 3.2 (Debian testing).
 
-The host's ``gimp-console-3.0`` is used when it exists.  Otherwise a Debian 13
-(trixie) chroot with GIMP 3.0 is built once with debootstrap and reused between
-runs; it lives in a cache folder outside the checkout, so that a fresh clone
-(CI) on the same machine finds it again.  Inside the chroot everything runs as
-it would for a Debian 13 user: GIMP's own Python, install.py, the server's venv.
+For each GIMP version the host's ``gimp-console-<version>`` is used when it
+exists.  Otherwise a Debian chroot with that GIMP is built once with debootstrap
+and reused between runs; it lives in a cache folder outside the checkout, so that
+a fresh clone (CI) on the same machine finds it again.  Inside a chroot
+everything runs as it would for a Debian user: GIMP's own Python, install.py, the
+server's venv.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 MIRROR = "http://deb.debian.org/debian"
@@ -22,6 +25,35 @@ PACKAGES = ["gimp", "gir1.2-gimp-3.0", "python3-gi", "python3-zmq", "python3-ven
 PROVISION_VERSION = "2"  # bump when PACKAGES or the steps change, so cached chroots are redone
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CHROOT_CA_BUNDLE = "/etc/ssl/certs/host-ca-bundle.crt"
+# Debian testing's Release file can be past its Valid-Until; accepted in the test chroots only.
+APT_NO_VALID_UNTIL = ("etc/apt/apt.conf.d/99nst-test-valid-until", 'Acquire::Check-Valid-Until "false";\n')
+
+
+@dataclass(frozen=True)
+class Release:
+    """A Debian release whose packages give one GIMP version."""
+
+    gimp: str  # "3.0": gimp-console-3.0, profile folder GIMP/3.0
+    suite: str
+    name: str
+    script: str | None = None  # debootstrap script, when the suite has none of its own
+    extra_packages: tuple[str, ...] = ()  # what the README's quick start names for this release
+
+    @property
+    def provision_tag(self) -> str:
+        return " ".join((PROVISION_VERSION, *self.extra_packages))
+
+    def debootstrap(self, root: Path) -> list[str]:
+        script = [f"/usr/share/debootstrap/scripts/{self.script}"] if self.script else []
+        return ["debootstrap", "--variant=minbase", self.suite, str(root), MIRROR, *script]
+
+
+RELEASES = {
+    "3.0": Release("3.0", "trixie", "Debian 13"),
+    # Debian testing's Python is 3.14, for which TensorFlow has no release yet; it still has 3.13.
+    "3.2": Release("3.2", "forky", "Debian testing", script="sid", extra_packages=("python3.13-venv",)),
+}
+GIMP_VERSIONS = tuple(RELEASES)
 
 
 def cache_dir() -> Path:
@@ -36,44 +68,77 @@ def _run(cmd: list[str], **kw) -> None:
     subprocess.run(cmd, check=True, **kw)
 
 
-def provision_chroot(root: Path) -> Path:
-    """Build (or finish building) the trixie chroot with GIMP 3.0; a no-op when it is ready."""
-    marker = root / ".nst-provisioned"
-    if marker.exists() and marker.read_text().strip() == PROVISION_VERSION:
-        return root
+def bootstrap(release: Release, root: Path) -> None:
+    """A bare minbase Debian of ``release`` in ``root`` whose apt works (Valid-Until relaxed where needed)."""
     if os.geteuid() != 0:
-        raise RuntimeError("building the GIMP 3 chroot needs root (debootstrap, chroot); or install gimp-console-3.0")
+        raise RuntimeError(f"building a {release.name} chroot needs root (debootstrap, chroot); "
+                           f"or install gimp-console-{release.gimp}")
     if shutil.which("debootstrap") is None:
         _run(["apt-get", "update", "-qq"])
         _run(["apt-get", "install", "-y", "-qq", "debootstrap"])
+    if root.exists():  # a half-made tree from an interrupted run
+        shutil.rmtree(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    _run(release.debootstrap(root))
+    relax_valid_until(release, root)
+
+
+def relax_valid_until(release: Release, root: Path) -> None:
+    """Testing (a suite debootstrap has no script of its own for) may have a stale Release: this chroot accepts it."""
+    if release.script:
+        path, text = APT_NO_VALID_UNTIL
+        (root / path).write_text(text)
+
+
+def provision_chroot(root: Path, release: Release = RELEASES["3.0"]) -> Path:
+    """Build (or finish building) the chroot with ``release``'s GIMP; a no-op when it is ready."""
+    marker = root / ".nst-provisioned"
+    if marker.exists() and marker.read_text().strip() == release.provision_tag:
+        return root
+    if os.geteuid() != 0:
+        raise RuntimeError(f"building the GIMP {release.gimp} chroot needs root (debootstrap, chroot); "
+                           f"or install gimp-console-{release.gimp}")
     if not (root / "usr" / "bin" / "apt-get").exists():
-        if root.exists():  # a half-made tree from an interrupted run
-            shutil.rmtree(root)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        _run(["debootstrap", "--variant=minbase", "trixie", str(root), MIRROR])
+        bootstrap(release, root)
+    relax_valid_until(release, root)
     shutil.copyfile("/etc/resolv.conf", root / "etc" / "resolv.conf")
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"}
     _run(["chroot", str(root), "apt-get", "update", "-qq"], env=env)
-    _run(["chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES], env=env)
+    _run(["chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES,
+          *release.extra_packages], env=env)
     _run(["chroot", str(root), "apt-get", "clean"], env=env)
-    marker.write_text(PROVISION_VERSION + "\n")
+    marker.write_text(release.provision_tag + "\n")
     return root
 
 
 class GimpEnvironment:
     """Runs commands where GIMP 3 is: on the host, or inside the chroot (paths are then chroot paths)."""
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, version: str = "3.0") -> None:
         self.root = root
+        self.version = version
+        self.release = RELEASES[version]
 
     @classmethod
-    def provide(cls) -> GimpEnvironment:
-        if shutil.which("gimp-console-3.0"):
-            return cls(None)
-        return cls(provision_chroot(cache_dir() / "trixie"))
+    def provide(cls, version: str = "3.0") -> GimpEnvironment:
+        if shutil.which(f"gimp-console-{version}"):
+            return cls(None, version)
+        release = RELEASES[version]
+        return cls(provision_chroot(cache_dir() / release.suite, release), version)
+
+    @property
+    def console(self) -> str:
+        """The headless GIMP of this version (what scripts run)."""
+        return f"gimp-console-{self.version}"
+
+    @property
+    def gui(self) -> str:
+        """GIMP with its interface (GIMP 3.2 installs no gimp-3.0)."""
+        return f"gimp-{self.version}"
 
     def __str__(self) -> str:
-        return "host GIMP" if self.root is None else f"Debian 13 chroot {self.root}"
+        where = "host" if self.root is None else f"{self.release.name} chroot {self.root}"
+        return f"GIMP {self.version} ({where})"
 
     def outside(self, inner: str | Path) -> Path:
         """The host path of a path as seen by commands in this environment."""
@@ -122,6 +187,6 @@ class GimpEnvironment:
             if mounted:
                 subprocess.run(["umount", "-l", str(proc)], check=False)
 
-
-if __name__ == "__main__":
-    print(GimpEnvironment.provide())
+if __name__ == "__main__":  # tests/run.py: every GIMP version the suite tests, built once
+    for version in sys.argv[1:] or GIMP_VERSIONS:
+        print(GimpEnvironment.provide(version))

@@ -1,4 +1,4 @@
-# Runs inside gimp-console-3.0's python-fu-eval.
+# Runs inside gimp-console-3.0's (or 3.2's) python-fu-eval.
 # Builds a test image, calls the plug-in through the PDB, and reports what happened.
 # The spec comes from spec.json beside this file; the report goes to out/report.json.
 import json

@@ -1,4 +1,4 @@
-# Runs inside GUI GIMP's python-fu-eval (gimp-3.0 on a virtual screen, driven by gimp_gui_driver.py).
+# Runs inside GUI GIMP's python-fu-eval (gimp-3.0 or -3.2 on a virtual screen, driven by gimp_gui_driver.py).
 # 1. a non-interactive run makes a result layer (with its provenance parasite);
 # 2. an INTERACTIVE run on that result layer: the dialog (prefilled from the parasite) and the
 #    progress window, whose Stop the driver presses;

@@ -76,7 +76,7 @@ xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x900x24", "-nolis
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 time.sleep(1.5)
 gimp = subprocess.Popen(
-    ["gimp-3.0", "-n", "-s", "--batch-interpreter=python-fu-eval",
+    [os.environ.get("NST_GIMP_GUI", "gimp-3.0"), "-n", "-s", "--batch-interpreter=python-fu-eval",
      "-b", f"exec(open('{os.environ['NST_GUI_BATCH']}').read())", "--quit"],
     env=env, stdout=open(run_dir / "gimp.log", "w"), stderr=subprocess.STDOUT,
 )

@@ -1,4 +1,4 @@
-# Runs inside gimp-console-3.0's python-fu-eval (Gimp, Gegl, Gio, GLib are given).
+# Runs inside gimp-console-3.0's (or 3.2's) python-fu-eval (Gimp, Gegl, Gio, GLib are given).
 # Builds the images of the workflow cases named in spec.json (beside this run's NST_E2E_DIR),
 # calls plug-in-style-transfer through the PDB the way a script would, and writes what GIMP
 # ends up holding to out/report.json (+ raw pixel files).
@@ -227,6 +227,28 @@ def case_single():
     photo.edit_clear()
     Gimp.Selection.none(image)
     return image, [photo], {}
+
+
+def case_one_style():
+    """case_single with enough steps for the style's pull to show (Adam's first steps hardly depend on it)."""
+    image, drawables, _ = case_single()
+    return image, drawables, {"steps": 40}
+
+
+def case_two_styles():
+    """case_one_style with a second style, from a layer of another open image, blended in at 40%."""
+    image, drawables, overrides = case_one_style()
+    second = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(spec["content"]))
+    second_layer = second.get_layers()[0]
+    second_layer.set_name("Photo style")
+    return image, drawables, {**overrides, "second-style-layer": second_layer, "second-style-weight": 40}
+
+
+def case_auto_detail():
+    """An artist's photo, larger than the server's default detail, with the detail left automatic."""
+    image = new_image(2400, 1800)
+    photo = add_layer(image, "Photo", 2400, 1800, (0, 0), load=spec["content"])
+    return image, [photo], {"size": 0, "steps": 0, "preset": "preview"}
 
 
 reports = {}

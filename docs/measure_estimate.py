@@ -1,0 +1,95 @@
+"""How good is the dialog's time estimate?  Real jobs through a real server, against the estimate.
+
+    .venv/bin/python docs/measure_estimate.py [--presets balanced] [--sizes 512 1024 2048] [--weights FILE]
+
+Starts ``python -m nst_server serve`` in a private folder, waits for the speed its
+engine measures at start-up, then sends one job per preset and size (a shared
+photo, 4:3, at that long side) the way the plug-in does, and prints a table:
+the estimate (nst_server/estimate.py, what the dialog shows) next to the time from
+sending the job to its result.  Timing does not depend on the weights' values, so
+without --weights the tests' seeded VGG19 file is written and used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from PIL import Image  # noqa: E402
+
+from nst_server import estimate, protocol, server_speed  # noqa: E402
+from tests.conftest import shared_image  # noqa: E402
+from tests.support.servers import ServerProcess  # noqa: E402
+
+
+def photo(long_side: int) -> tuple[protocol.ImageDesc, bytes]:
+    width, height = long_side, long_side * 3 // 4
+    with Image.open(shared_image("chelsea.png")) as img:
+        pixels = img.convert("RGBA").resize((width, height), Image.LANCZOS).tobytes()
+    return protocol.ImageDesc(width, height, "RGBA8"), pixels
+
+
+def style() -> protocol.StyleImage:
+    with Image.open(shared_image("starry_night.jpg")) as img:
+        img = img.convert("RGB")
+        img.thumbnail((512, 512))
+        out = io.BytesIO()
+        img.save(out, "PNG")
+    return protocol.StyleImage("starry_night.png", out.getvalue())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["balanced"], choices=list(estimate.BUDGET_S))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[512, 1024, 2048])
+    parser.add_argument("--weights", help="VGG19 weights file (default: the tests' seeded file)")
+    parser.add_argument("--json", help="also write the rows here")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="nst-estimate-"))
+    weights = args.weights
+    if weights is None:
+        from tests.support.weights import write_legacy_h5
+
+        weights = write_legacy_h5(folder / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "vgg19", seed=1234)
+    server = ServerProcess(folder, Path(weights), env={"NST_DATA_DIR": str(folder / "data")})
+    rows = []
+    try:
+        conn = server.connect()
+        speed = server_speed.wait(conn, timeout=600)
+        if speed is None:
+            sys.exit("the server never said how fast it is")
+        print(f"server speed: {json.dumps(speed)}", flush=True)
+        painting = style()
+        for preset in args.presets:
+            for size in args.sizes:
+                desc, pixels = photo(size)
+                guess = estimate.estimate_seconds(speed, desc.height, desc.width, size, preset)
+                started = time.monotonic()
+                conn.stylize(pixels, desc, [painting], {"preset": preset, "size": size, "seed": 1},
+                             silence_timeout=60.0)
+                real = time.monotonic() - started
+                rows.append({"preset": preset, "size": size, "estimate_s": round(guess, 1), "real_s": round(real, 1),
+                             "error_percent": round(100 * (guess - real) / real, 1)})
+                print(json.dumps(rows[-1]), flush=True)
+        conn.close()
+    finally:
+        server.stop()
+    print("\n| quality | detail | estimate | real | error |\n|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['preset']} | {row['size']} px | {row['estimate_s']:.1f} s | {row['real_s']:.1f} s | "
+              f"{row['error_percent']:+.1f}% |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"speed": speed, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
