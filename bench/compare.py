@@ -42,7 +42,7 @@ def seconds_per_step(engine, backbone: str, size: int, precision: str) -> float:
     from nst_server.methods import METHODS
 
     method = METHODS["multiscale"]
-    ex = engine.extractor(backbone, method.style_layers, method.content_layers, precision)
+    ex = method.extractor(engine, backbone, precision)
     image = tf.Variable(tf.random.uniform((1, size * 3 // 4, size, 3)))
 
     @tf.function

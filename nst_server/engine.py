@@ -47,9 +47,9 @@ class StyleTransferEngine:
                 raise
             return weights.download_weights(name)  # once; cached for later runs
 
-    def backbone(self, name: str, precision: str = "float32") -> Any:
+    def backbone(self, name: str, precision: str = "float32", pooling: str = "max") -> Any:
         """The trained backbone; raises weights.WeightsMissing when its weights cannot be found."""
-        key = (name, precision)
+        key = (name, precision, pooling)
         if key not in self._backbones:
             import keras
 
@@ -57,7 +57,7 @@ class StyleTransferEngine:
             policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
             keras.config.set_dtype_policy(policy)
             try:
-                self._backbones[key] = weights.load_backbone(name, path)
+                self._backbones[key] = weights.load_backbone(name, path, pooling)
             finally:
                 keras.config.set_dtype_policy("float32")
         return self._backbones[key]
@@ -69,12 +69,13 @@ class StyleTransferEngine:
         return self._speeds[backbone]
 
     def extractor(self, backbone: str, style_layers: Sequence[str], content_layers: Sequence[str],
-                  precision: str = "float32") -> FeatureExtractor:
+                  precision: str = "float32", pooling: str = "max") -> FeatureExtractor:
         """Features of the chosen layers; precision 'auto' is the one measured faster on this machine."""
         precision = self.measured_speed(backbone).precision if precision == "auto" else precision
-        key = (backbone, tuple(style_layers), tuple(content_layers), precision)
+        key = (backbone, tuple(style_layers), tuple(content_layers), precision, pooling)
         if key not in self._extractors:
-            self._extractors[key] = FeatureExtractor(self.backbone(backbone, precision), style_layers, content_layers)
+            self._extractors[key] = FeatureExtractor(self.backbone(backbone, precision, pooling), style_layers,
+                                                     content_layers)
         return self._extractors[key]
 
     def stylize(

@@ -134,6 +134,7 @@ class MultiscaleMethod:
     content_layers: tuple[str, ...] = ("block4_conv2",)
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_loss: str = "meancov"  # or "gram"
+    pooling: str = "average"  # smooth gradients: see weights.build_backbone
     style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
     normalize: bool = True  # each layer's errors in units of its target's RMS activation (see style_term_weights)
     style_weight: float = 30.0
@@ -142,7 +143,7 @@ class MultiscaleMethod:
     converged_rel: float = 2e-4  # a scale is converged after 20 steps that gained less than this, relatively
     optimizer: str = "adam"  # or "lbfgs"
     learning_rate: float = 0.025  # Adam, decayed to a tenth over each scale (cosine)
-    adam_epsilon: float = 1e-8
+    adam_epsilon: float = 1.0  # relative to the gradient's root mean square (steps.CompiledSteps._adam_step)
     tv_per_pixel: bool = True  # total variation as a mean, like the other terms, so its pull is the same at every scale
     tile_size: int = schedule.TILE_SIZE  # px: larger scales are optimized in overlapping tiles of this size
     tile_overlap: int = schedule.TILE_OVERLAP
@@ -157,6 +158,10 @@ class MultiscaleMethod:
         args = (targets_of(whole), style_targets, self.style_term_weights(style_targets, [w for _, w in styles], style_weight),
                 self.content_term_weights(content_rms), self.tv_term_weight(whole))
         return lambda image: compiled.loss_and_grad(image, *args)[0]
+
+    def extractor(self, engine: StyleTransferEngine, backbone: str, precision: str = "auto") -> Any:
+        """The features this method optimizes, on the engine's network."""
+        return engine.extractor(backbone, self.style_layers, self.content_layers, precision, self.pooling)
 
     def probe_step(self, extractor: Any, content: np.ndarray, style: np.ndarray) -> Callable[[], None]:
         """One Adam step of this method's compiled graph at the content's size, run to completion (for timing)."""
@@ -210,7 +215,7 @@ class MultiscaleMethod:
             styles = [(colour.luminance(s), w) for s, w in styles]
         elif settings.preserve_colors == "match":
             styles = [(colour.match_colours(s, content), w) for s, w in styles]
-        extractor = engine.extractor(settings.backbone, self.style_layers, self.content_layers, settings.precision)
+        extractor = self.extractor(engine, settings.backbone, settings.precision)
         finest = schedule.finest_size(settings.preset, settings.size)
         sizes = schedule.scale_sizes(finest)
         result = self.optimize(extractor, content, styles, sizes, schedule.iterations(settings.preset, sizes, settings.steps),

@@ -63,12 +63,16 @@ class CompiledSteps:
 
     def _adam_step(self, image: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor, learning_rate: tf.Tensor,
                    epsilon: tf.Tensor, *targets: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """One Adam step (Keras's form of the update), the image clipped to [0, 1]."""
+        """One Adam step, the image clipped to [0, 1].  Epsilon is relative to the root mean square of the
+        gradient over the image: a pixel whose gradient is tiny takes a tiny step (plain Adam would move it a
+        full step in whatever direction rounding noise points), and the step is the same whatever the scale
+        of the loss or the image's size."""
         loss, grad = self._loss_and_grad(image, *targets)
         m = BETA_1 * m + (1 - BETA_1) * grad
         v = BETA_2 * v + (1 - BETA_2) * tf.square(grad)
-        alpha = learning_rate * tf.sqrt(1 - BETA_2**t) / (1 - BETA_1**t)
-        image = tf.clip_by_value(image - alpha * m / (tf.sqrt(v) + epsilon), 0.0, 1.0)
+        m_hat, v_hat = m / (1 - BETA_1**t), v / (1 - BETA_2**t)
+        denominator = tf.sqrt(v_hat) + epsilon * tf.sqrt(tf.reduce_mean(v_hat))
+        image = tf.clip_by_value(image - learning_rate * m_hat / denominator, 0.0, 1.0)
         return image, m, v, loss
 
 

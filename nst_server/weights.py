@@ -210,18 +210,37 @@ def install_weights_file(backbone: str, source: str | os.PathLike) -> Path:
     return dest
 
 
-def build_backbone(backbone: str):
-    """The convolutional part of VGG16/19, untrained (weights are loaded separately)."""
+POOLINGS = ("max", "average")
+
+
+def build_backbone(backbone: str, pooling: str = "max"):
+    """The convolutional part of VGG16/19, untrained (weights are loaded separately).
+
+    ``pooling="average"`` swaps each max pooling for an average pooling, as Gatys et al. did for
+    image synthesis: the gradient then flows to every pixel of a window, not only to its maximum,
+    so a tiny change of the image cannot switch which pixel the optimization moves.
+    """
     import keras
 
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     factory = {"vgg19": keras.applications.VGG19, "vgg16": keras.applications.VGG16}[backbone]
-    return factory(include_top=False, weights=None)
+    model = factory(include_top=False, weights=None)
+    if pooling == "max":
+        return model
+
+    def average_pooling(layer):
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            return keras.layers.AveragePooling2D(layer.pool_size, layer.strides, layer.padding, name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    return keras.models.clone_model(model, clone_function=average_pooling)
 
 
-def load_backbone(backbone: str, path: str | os.PathLike):
+def load_backbone(backbone: str, path: str | os.PathLike, pooling: str = "max"):
     """Build the backbone and load the weights file; WeightsMissing if it does not fit."""
     path = Path(path)
-    model = build_backbone(backbone)
+    model = build_backbone(backbone, pooling)
     try:
         # Keras reads both layouts: the legacy HDF5 file it downloads and its own '.weights.h5'.
         model.load_weights(str(path))

@@ -34,7 +34,7 @@ def matisse():
 def style_and_content_loss(engine, image, content, style):
     """Unweighted style (mean/covariance) and content losses of ``image``, as the default method sees them."""
     method = METHODS["multiscale"]
-    ex = engine.extractor("vgg16", method.style_layers, method.content_layers, "float32")
+    ex = method.extractor(engine, "vgg16", "float32")
     image = resize_to_shape(image, resize_long_side(content, SIZE).shape[:2])
     c = resize_long_side(content, SIZE)
     s = resize_long_side(style, SIZE)
@@ -110,7 +110,7 @@ def test_same_seed_same_pixels_on_the_default_method(trained_engine, content, st
 
 def test_bfloat16_reaches_the_float32_objective_within_ten_percent(trained_engine, content, starry):
     method = METHODS["multiscale"]
-    ex = trained_engine.extractor("vgg16", method.style_layers, method.content_layers, "float32")
+    ex = method.extractor(trained_engine, "vgg16", "float32")
     c, s = resize_long_side(content, SIZE), resize_long_side(starry, SIZE)
     objective = method.objective(ex, c, [(s, 1.0)], method.style_weight)
     values = {}

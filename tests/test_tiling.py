@@ -54,7 +54,7 @@ def test_feathered_blend_has_no_step_where_tiles_meet():
 
 def test_tiled_style_statistics_match_the_whole_image(trained_engine, starry, monkeypatch):
     method = METHODS["multiscale"]
-    ex = trained_engine.extractor("vgg16", method.style_layers, method.content_layers, "float32")
+    ex = method.extractor(trained_engine, "vgg16", "float32")
     style = load_rgb("starry_night.jpg", 480)
     whole = targets.style_statistics(ex, style, "meancov")
     monkeypatch.setattr(targets, "STATS_TILE", 240)  # 9 tiles of 144 px, each seen with 48 px of context
@@ -70,7 +70,7 @@ def test_tiled_style_statistics_match_the_whole_image(trained_engine, starry, mo
 def test_tiled_result_matches_the_untiled_one_and_shows_no_seams(trained_engine, content, starry):
     method = METHODS["multiscale"]
     tiled_method = dataclasses.replace(method, tile_size=128, tile_overlap=32)
-    ex = trained_engine.extractor("vgg16", method.style_layers, method.content_layers, "float32")
+    ex = method.extractor(trained_engine, "vgg16", "float32")
     run = dict(sizes=[128, 181], iterations=[40, 40], style_weight=method.style_weight, style_scale=1.0,
                progress=lambda p: None)
     untiled = method.optimize(ex, content, [(starry, 1.0)], **run)
@@ -95,7 +95,7 @@ def test_second_request_reuses_style_targets_and_traces_nothing(trained_engine, 
     fast = {"backbone": "vgg16", "size": 96, "steps": 6, "precision": "float32"}
     trained_engine.stylize(content, starry, **fast)
     method = METHODS["multiscale"]
-    ex = trained_engine.extractor("vgg16", method.style_layers, method.content_layers, "float32")
+    ex = method.extractor(trained_engine, "vgg16", "float32")
     step = compiled_steps(ex, method.style_loss, 1).adam_step
     traces, hits, misses = (step.experimental_get_tracing_count(), trained_engine.style_targets.hits,
                             trained_engine.style_targets.misses)
