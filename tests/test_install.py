@@ -7,7 +7,6 @@ tests do.  GIMP's Python on the host is the system ``/usr/bin/python3``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -24,12 +24,13 @@ from tests.support.servers import pid_alive
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
 
 
-def load_install():
-    spec = importlib.util.spec_from_file_location("nst_install", REPO / "install.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def load_install() -> SimpleNamespace:
+    """install.py's pieces (nst_server/installer/), as the tests call them in-process."""
+    from nst_server.installer import main, plugin_files, server_env
+
+    return SimpleNamespace(find_profiles=main.find_profiles, main=main.main, install_plugin=plugin_files.install_plugin,
+                           STAMP=server_env.STAMP, source_digest=server_env.source_digest,
+                           install_server_env=server_env.install_server_env)
 
 
 @pytest.fixture
@@ -290,7 +291,7 @@ def test_offline_install_explains_the_weights_without_a_traceback(tmp_path):
 
 
 def test_the_installer_shows_no_library_log_lines_and_says_offline_once(tmp_path, home_weights):
-    from installer.quiet import LIBRARY_LINE
+    from nst_server.installer.quiet import LIBRARY_LINE
 
     home = tmp_path / "home"
     offline = run_install(home, "--server-python", str(REPO / ".venv/bin/python"),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from installer import server_python
+from nst_server.installer import server_python
 from tests.conftest import REPO
 
 PIP = REPO / ".venv/bin/python"
@@ -32,8 +32,8 @@ def only_prerelease() -> tuple[str, str]:
 
 
 def choose(version: str, path: str, allow_prerelease: bool = False) -> subprocess.CompletedProcess:
-    """installer.server_python.choose in a process whose PATH is ``path`` (the Pythons it can find)."""
-    code = ("import sys; from pathlib import Path; from installer import server_python as s; "
+    """nst_server.installer.server_python.choose in a process whose PATH is ``path`` (the Pythons it can find)."""
+    code = ("import sys; from pathlib import Path; from nst_server.installer import server_python as s; "
             "c = s.choose(Path(sys.argv[1]), (sys.argv[2], Path('/nonexistent/python' + sys.argv[2])), "
             "sys.argv[3] == '1', print); print('CHOSE', c.version, c.tensorflow, c.prerelease, c.python)")
     return subprocess.run([sys.executable, "-c", code, str(PIP), version, "1" if allow_prerelease else "0"],

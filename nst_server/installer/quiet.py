@@ -1,4 +1,4 @@
-"""Run the server's Python from the installer without library log lines in the output.
+"""The installer's output: its own lines, and the server's Python run without library log lines.
 
 TensorFlow writes its start-up lines (oneDNN, CUDA stubs) through absl before
 its own log level applies, so TF_CPP_MIN_LOG_LEVEL cannot silence them all.
@@ -23,6 +23,11 @@ LIBRARY_LINE = re.compile(
     rb"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.\-]+:\d+\]"
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] [\w/.\-]+:\d+\])"
 )
+
+
+def say(message: str) -> None:
+    """One line of the installer's own."""
+    print(f"[install] {message}", flush=True)
 
 
 def quiet_env(data_dir: Path, env: dict[str, str] | None = None) -> dict[str, str]:

@@ -18,8 +18,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from installer.gimps import Profile
 from nst_server import paths
+from nst_server.installer.gimps import Profile
 
 PYZMQ_REQUIREMENT = "pyzmq>=25"
 VENDOR_STAMP = ".nst-vendor-stamp"

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from nst_server.installer.gimps import host_platform
+
 PRERELEASE_OPTION = "--tensorflow-prerelease"
 _PRERELEASE = re.compile(r"\d(a|b|rc|c|dev|\.dev)\d*")
 
@@ -142,6 +144,11 @@ def venv_base_version(venv: Path) -> str | None:
         return None
     match = re.search(r"^(?:version|version_info)\s*=\s*(\d+\.\d+)", text, re.M)
     return match.group(1) if match else None
+
+
+def venv_python(venv: Path, platform: str | None = None) -> Path:
+    """The Python of a virtual environment, on this platform (or ``platform``'s)."""
+    return venv / ("Scripts/python.exe" if host_platform(platform) == "win32" else "bin/python")
 
 
 def this_python() -> tuple[str, Path]:

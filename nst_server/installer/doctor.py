@@ -18,12 +18,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from installer import quiet
-from installer.gimp_python import gimp_python, python_imports_pyzmq
-from installer.gimps import InstalledGimp, Profile, Reader, reader, too_deep
-from installer.plugin_files import MARKER, PLUGIN_NAME, flatpak_advice, plugin_config, stale_files, venv_python
-from installer.server_python import PRERELEASE_OPTION, is_prerelease
 from nst_server import paths
+from nst_server.installer import quiet
+from nst_server.installer.gimp_python import gimp_python, python_imports_pyzmq
+from nst_server.installer.gimps import InstalledGimp, Profile, Reader, reader, too_deep
+from nst_server.installer.plugin_files import MARKER, PLUGIN_NAME, flatpak_advice, plugin_config, stale_files
+from nst_server.installer.server_python import PRERELEASE_OPTION, is_prerelease, venv_python
 
 PROCEDURE = "plug-in-style-transfer"
 

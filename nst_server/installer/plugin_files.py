@@ -12,10 +12,10 @@ import json
 import os
 from pathlib import Path
 
-from installer.gimps import FLATPAK_APP, Profile, profile_kind
 from nst_server import __version__, runtime
+from nst_server.installer import REPO
+from nst_server.installer.gimps import FLATPAK_APP, Profile, profile_kind
 
-REPO = Path(__file__).resolve().parent.parent
 PLUGIN_NAME = "style_transfer"
 MARKER = ".installed-by-gimp-style-transfer"
 # The plug-in carries these server modules (standard library + pyzmq): one definition of the protocol,
@@ -102,13 +102,9 @@ def stale_files(profile: Profile) -> list[str]:
     return stale
 
 
-def flatpak_advice(venv_python: Path) -> str:
+def flatpak_advice(server_python: Path) -> str:
     return (f"GIMP's Flatpak may start the server outside its sandbox only with permission: "
             f"'flatpak override --user --talk-name=org.freedesktop.Flatpak {FLATPAK_APP}'. "
             "Or start the server yourself before using the plug-in: "
-            f"'{venv_python} -m nst_server serve'.")
-
-
-def venv_python(venv: Path, platform: str) -> Path:
-    return venv / ("Scripts/python.exe" if platform == "win32" else "bin/python")
+            f"'{server_python} -m nst_server serve'.")
 
