@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from PIL import Image  # noqa: E402
 
-from nst_server import estimate, protocol, server_speed  # noqa: E402
+from nst_server.client import estimate, protocol, server_speed  # noqa: E402
 from tests.conftest import shared_image  # noqa: E402
 from tests.support.servers import ServerProcess  # noqa: E402
 

@@ -1,8 +1,16 @@
-"""GIMP Style Transfer server: engine, jobs, transport and command line.
+"""GIMP Style Transfer: the client (in GIMP), the service (sockets) and the engine (TensorFlow).
 
-This package's ``__init__``, ``paths``, ``protocol`` and ``client`` modules use
-the standard library only (plus pyzmq in ``client``): install.py copies them
-next to the GIMP plug-in, whose Python has no numpy or TensorFlow.
+* ``client/``: runs in GIMP's own Python (standard library, and pyzmq where it
+  is there); install.py copies it next to the plug-in.  It holds the one
+  definition of the wire protocol, which the service imports from there.
+* ``service/``: the socket process, the bridge helper and remote mode: pyzmq,
+  no TensorFlow.
+* the engine: TensorFlow, in a worker process of its own (for now the other
+  modules of this folder; ``jobs.py`` is the worker's side of the pipe).
+* ``installer/``: what install.py does, with the system's Python.
+* ``cli.py``: ``python -m nst_server``.
 """
+
+from nst_server.client import paths  # noqa: F401  (the engine's modules import it as nst_server.paths)
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from nst_server import paths, protocol
+from nst_server.client import paths, protocol
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -145,7 +145,8 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 def _remote(args: argparse.Namespace) -> int:
-    from nst_server import remote, runtime
+    from nst_server import remote
+    from nst_server.client import runtime
 
     if args.command == "remote-setup":
         try:
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if "KERAS_HOME" not in os.environ and not (Path.home() / ".keras").exists():
         os.environ["KERAS_HOME"] = str(paths.data_dir() / "keras")  # Keras's settings file: ours, not a new ~/.keras
     args = build_parser().parse_args(argv)
-    from nst_server.protocol import ProtocolError
+    from nst_server.client.protocol import ProtocolError
 
     try:
         commands = {"stylize": _stylize, "serve": _serve, "weights": _weights,

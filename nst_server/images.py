@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst_server.protocol import MAX_PIXELS, MAX_SIDE, ImageDesc, ProtocolError
+from nst_server.client.protocol import MAX_PIXELS, MAX_SIDE, ImageDesc, ProtocolError
 
 # Formats a style image may have; anything else is refused before decoding.
 STYLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nst_server import images, protocol, schedule
-from nst_server.protocol import ImageDesc, Message, ProtocolError
+from nst_server import images, schedule
+from nst_server.client import protocol
+from nst_server.client.protocol import ImageDesc, Message, ProtocolError
 
 if TYPE_CHECKING:  # the server process never imports TensorFlow
     from nst_server.engine import ProgressCallback, StyleTransferEngine

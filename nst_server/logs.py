@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from nst_server.protocol import printable
-from nst_server.runtime import make_private_dir
+from nst_server.client.protocol import printable
+from nst_server.client.runtime import make_private_dir
 
 LOG_FILE = "server.log"
 MAX_LOG_BYTES = 1 << 20  # per file; with the backups below the log takes at most 4 MiB

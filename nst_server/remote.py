@@ -14,7 +14,7 @@ from pathlib import Path
 
 import zmq
 
-from nst_server import protocol, runtime
+from nst_server.client import protocol, runtime
 from nst_server.server import RemoteAccess
 
 CONFIG_FILE = "remote-server.json"

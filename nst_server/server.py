@@ -26,10 +26,11 @@ from typing import Any
 
 import zmq
 
-from nst_server import __version__, memory, paths, protocol, runtime
+from nst_server import __version__, memory
+from nst_server.client import paths, protocol, runtime
+from nst_server.client.protocol import Message, ProtocolError
 from nst_server.jobs import Limits, WorkerJob, validate_stylize
 from nst_server.logs import RATE_LIMITED
-from nst_server.protocol import Message, ProtocolError
 from nst_server.worker import EngineWorker
 
 log = logging.getLogger("nst_server")

@@ -53,9 +53,9 @@ def _worker_main(conn: Connection, cancel: Any, finish: Any, weights_files: dict
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
+    from nst_server.client.protocol import ProtocolError
     from nst_server.engine import Cancelled, FinishNow, StyleTransferEngine
     from nst_server.jobs import prepare, run_stylize
-    from nst_server.protocol import ProtocolError
     from nst_server.weights import WeightsMissing
 
     engine = StyleTransferEngine(weights_files)

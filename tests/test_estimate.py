@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from nst_server import estimate, protocol, server_speed
+from nst_server.client import estimate, protocol, server_speed
 from tests.support.servers import ServerProcess
 
 

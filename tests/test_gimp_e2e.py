@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_server import runtime
+from nst_server.client import runtime
 from tests.conftest import REPO, shared_image
 from tests.support.gimp import GIMP_VERSIONS, GimpEnvironment, cache_dir
 

@@ -4,7 +4,7 @@
   every line OK, a real round trip; then on a broken one.
 * The bridge: GIMP's Python is denied pyzmq (a ``sitecustomize`` that refuses
   ``import zmq`` outside virtual environments), and the plug-in still stylizes,
-  and still stops early on request, through ``python -m nst_server.bridge``.
+  and still stops early on request, through ``python -m nst_server.service.bridge``.
 """
 
 from __future__ import annotations

@@ -266,7 +266,7 @@ def test_a_second_style_is_blended_in_and_remembered(main_run):
 
 
 def test_automatic_detail_is_the_largest_that_finishes_in_the_quality_budget(main_run):
-    from nst_server import estimate
+    from nst_server.client import estimate
 
     case = main_run["auto_detail"]
     assert case["status"] == "success", case["message"]
@@ -430,7 +430,7 @@ def test_busy_server_shows_the_queue_position_then_runs_the_job(gimp, ws):  # no
 
 
 def test_server_that_stops_answering_gives_a_message_and_no_layer(gimp, ws):  # noqa: F811
-    from nst_server import runtime
+    from nst_server.client import runtime
 
     run_dir = prepare(gimp, ws, "frozen", ["single"], LONG)
     process = gimp.popen(gimp_argv(ws), env_for(ws, "frozen", NST_PLUGIN_TRACE=f"{ws['ws']}/frozen/trace.jsonl"))

@@ -121,7 +121,7 @@ def test_the_plugin_lands_where_each_gimp_looks_and_is_executable(layout, tmp_pa
     config = json.loads((plugin_dir / "server.json").read_text())
     assert config["command"] == [str(REPO / ".venv/bin/python"), "-m", "nst_server", "serve"]
     assert bool(config.get("use_bridge")) == bridge
-    assert config["bridge"][-3:] == [str(REPO / ".venv/bin/python"), "-m", "nst_server.bridge"]
+    assert config["bridge"][-3:] == [str(REPO / ".venv/bin/python"), "-m", "nst_server.service.bridge"]
     if layout == "flatpak":  # the helper and the server it starts run outside the sandbox
         assert config["bridge"][:2] == ["flatpak-spawn", "--host"]
         assert "flatpak override --user --talk-name=org.freedesktop.Flatpak org.gimp.GIMP" in result.stdout
@@ -164,17 +164,33 @@ def test_without_any_profile_the_usual_one_is_used(install, monkeypatch):
     assert [p.path for p in install.find_profiles(platform="win32")] == [home / "Roaming/GIMP/3.0"]
 
 
-def test_the_plugin_side_modules_need_only_the_standard_library(install, tmp_path):
+IMPORT_CLIENT = """
+import importlib, pkgutil, sys
+sys.path.insert(0, sys.argv[1])
+if sys.argv[2] == "no-pyzmq":
+    sys.modules["zmq"] = None  # as in a GIMP whose Python has none
+import nst_server.client as package
+names = [m.name for m in pkgutil.iter_modules(package.__path__)]
+for name in names:
+    if not (name == "transport_zmq" and sys.argv[2] == "no-pyzmq"):
+        importlib.import_module(f"nst_server.client.{name}")
+heavy = {"numpy", "tensorflow", "PIL", "keras"} & set(sys.modules)
+assert not heavy, heavy
+print(package.__file__, len(names))
+"""
+
+
+def test_the_client_package_imports_neither_numpy_nor_tensorflow(install, tmp_path):
+    """What install.py copies into GIMP: every module of nst_server/client, with pyzmq and without it."""
     dest = install.install_plugin(tmp_path / "profile", Path(sys.executable))
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); sys.modules['zmq'] = None;"
-        "from nst_server import bridge_client, errors, estimate, link, protocol, runtime, paths, schedule, server_speed;"
-        "heavy = {'numpy', 'tensorflow', 'PIL'} & set(sys.modules);"
-        "assert not heavy, heavy; print(link.__file__)"
-    )
-    result = subprocess.run([sys.executable, "-I", "-c", code, str(dest)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().startswith(str(dest))
+    assert sorted(p.name for p in (dest / "nst_server/client").glob("*.py")) == \
+        sorted(p.name for p in (REPO / "nst_server/client").glob("*.py"))  # the package, whole
+    for where, root in (("installed", dest), ("checkout", REPO)):
+        for mode in ("no-pyzmq", "pyzmq"):
+            result = subprocess.run([sys.executable, "-I", "-c", IMPORT_CLIENT, str(root), mode],
+                                    capture_output=True, text=True)
+            assert result.returncode == 0, (where, mode, result.stderr)
+            assert result.stdout.startswith(str(root)), result.stdout
 
 
 # ------------------------------------------------------------------------- twice, uninstall, offline, doctor

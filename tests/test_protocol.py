@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nst_server import protocol
-from nst_server.protocol import ProtocolError
+from nst_server.client import protocol
+from nst_server.client.protocol import ProtocolError
 
 KEY = b"k" * 32
 

@@ -10,7 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from nst_server import client, protocol, runtime
+from nst_server import client
+from nst_server.client import events as client_events
+from nst_server.client import protocol, runtime
 from tests.conftest import REPO
 from tests.support.servers import ENDLESS, SMALL, ServerProcess, layer, pid_alive, style_file, stylize_header
 
@@ -46,8 +48,8 @@ def test_job_streams_progress_and_returns_the_layer_sized_result(conn):
     desc, pixels = layer()
     events = []
     result = conn.stylize(pixels, desc, [style_file("starry.png")], PARAMS, on_event=events.append)
-    assert events[0]["type"] == protocol.ACCEPTED and events[0]["queue_position"] == 1
-    steps = [e["step"] for e in events if e["type"] == protocol.PROGRESS]
+    assert isinstance(events[0], client_events.Accepted) and events[0].queue_position == 1
+    steps = [e.step for e in events if isinstance(e, client_events.Progress)]
     assert steps[-1] == PARAMS["steps"]
     out = np.frombuffer(result, np.uint8).reshape(desc.height, desc.width, 4)
     src = np.frombuffer(pixels, np.uint8).reshape(desc.height, desc.width, 4)
@@ -136,7 +138,7 @@ def test_missing_weights_reach_the_client_as_a_clear_error(tmp_path):
 def test_sigterm_tells_clients_and_leaves_no_process_or_file(tmp_path, vgg19_weights):
     srv = ServerProcess(tmp_path, vgg19_weights)
     conn = srv.connect()
-    engine_pid = conn.ping()["engine_pid"]
+    engine_pid = conn.ping().engine_pid
     desc, pixels = layer(64, 64)
     conn.send(stylize_header(desc, ENDLESS, "long"), [pixels, style_file().data])
     while (message := conn.receive(20)) is not None and message.type != protocol.PROGRESS:
@@ -162,9 +164,9 @@ def test_long_jobs_send_small_previews_of_the_image_so_far(conn):
     desc, pixels = layer(160, 120)
     previews = []
     conn.stylize(pixels, desc, [style_file()], {"size": 160, "steps": 400, "preset": "high"},
-                 on_preview=lambda d, data: previews.append((d, data)))
+                 on_event=lambda e: previews.append(e) if isinstance(e, client_events.Preview) else None)
     assert previews, "no preview during a job of several seconds"
-    pdesc, data = previews[0]
+    pdesc, data = previews[0].image, previews[0].pixels
     assert pdesc.format == "RGB8" and max(pdesc.width, pdesc.height) <= 256
     assert (pdesc.width, pdesc.height) == (160, 120)  # the working size here, under the preview limit
     assert len(data) == 160 * 120 * 3

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nst_server import client, protocol, runtime
+from nst_server import client
+from nst_server.client import events, protocol, runtime
 from nst_server.jobs import Limits, validate_stylize
 from tests.conftest import REPO
 from tests.support.servers import (
@@ -47,7 +48,7 @@ def server(tmp_path_factory, vgg19_weights):
 
 def jobs_on(srv: ServerProcess) -> int:
     with srv.connect(10) as conn:
-        return conn.ping()["jobs"]
+        return conn.ping().jobs
 
 
 def slow_client(srv: ServerProcess) -> subprocess.Popen:
@@ -96,7 +97,7 @@ def test_killed_server_is_reported_within_10_seconds_and_the_next_request_starts
     desc, pixels = layer(64, 64)
 
     def kill_on_progress(event):
-        if event["type"] == protocol.PROGRESS and srv.process.poll() is None:
+        if isinstance(event, events.Progress) and srv.process.poll() is None:
             srv.process.kill()
             killed.append(time.monotonic())
 
@@ -109,7 +110,7 @@ def test_killed_server_is_reported_within_10_seconds_and_the_next_request_starts
     conn.close()
     srv.process.wait()
     command = [sys.executable, "-m", "nst_server", "serve", "--weights", str(vgg19_weights)]
-    fresh = client.connect(command, srv.runtime_dir)  # stale runtime file and socket left by the killed one
+    fresh = client.connect_local(command, srv.runtime_dir)  # stale runtime file and socket left by the killed one
     try:
         assert fresh.info.pid != srv.process.pid
         small_desc, small = layer(32, 32)
@@ -122,17 +123,17 @@ def test_killed_server_is_reported_within_10_seconds_and_the_next_request_starts
 
 def test_engine_crash_is_reported_and_the_engine_restarted(server):
     with server.connect() as conn:
-        engine_pid = conn.ping()["engine_pid"]
+        engine_pid = conn.ping().engine_pid
         desc, pixels = layer(64, 64)
 
         def crash_engine(event):
-            if event["type"] == protocol.PROGRESS and pid_alive(engine_pid):
+            if isinstance(event, events.Progress) and pid_alive(engine_pid):
                 os.kill(engine_pid, signal.SIGKILL)  # as the kernel's OOM killer would
 
         with pytest.raises(client.ClientError) as err:
             conn.stylize(pixels, desc, [style_file()], ENDLESS, on_event=crash_engine)
         assert err.value.code == "internal" and "engine stopped unexpectedly" in str(err.value)
-        assert conn.ping()["engine_pid"] != engine_pid
+        assert conn.ping().engine_pid != engine_pid
     assert_worker_free(server)
 
 
@@ -187,16 +188,16 @@ def test_each_bad_request_is_rejected_with_its_code(server, case):
 def test_replayed_message_is_refused(server):
     with server.connect() as conn:
         frames = protocol.encode(conn.info.key, protocol.new_header(protocol.PING))
-        conn._socket.send_multipart(frames)
+        conn.transport.send(frames)
         assert conn.receive(5).type == protocol.PONG
-        conn._socket.send_multipart(frames)
+        conn.transport.send(frames)
         reply = conn.receive(5)
         assert reply.type == protocol.ERROR and reply.header["code"] == "replayed"
 
 
 def test_forged_and_unsigned_messages_get_no_answer(server):
     info = runtime.read_runtime_info(server.runtime_dir)
-    forged = client.Connection(runtime.RuntimeInfo(info.endpoint, b"not the key" * 3, info.pid, info.instance))
+    forged = client.dial(runtime.RuntimeInfo(info.endpoint, b"not the key" * 3, info.pid, info.instance))
     with forged:
         forged.send(protocol.new_header(protocol.PING))
         assert forged.receive(1.5) is None
@@ -273,8 +274,8 @@ def test_eight_concurrent_clients_are_all_served_their_own_result(server):
                 desc, pixels = layer(24, 24, alpha=30 * tag + 5)  # the alpha comes back: it names the owner
 
                 def on_event(event):
-                    if "queue_position" in event:
-                        positions[tag] = max(positions.get(tag, 0), event["queue_position"])
+                    if isinstance(event, (events.Accepted, events.KeepAlive)):
+                        positions[tag] = max(positions.get(tag, 0), event.queue_position)
 
                 out = conn.stylize(pixels, desc, [style_file()], SMALL, on_event=on_event, silence_timeout=30)
                 results[tag] = np.frombuffer(out, np.uint8).reshape(24, 24, 4)[..., 3]

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nst_server import client, protocol
+from nst_server import client
+from nst_server.client import protocol
 from tests.support.servers import SMALL, ServerProcess, layer, style_file
 
 EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "1000"))
@@ -174,7 +175,7 @@ def test_signed_fuzz_never_takes_the_server_down_and_good_clients_are_served(ser
     def one_message(recipe):
         counts["examples"] += 1
         text, buffers = build(recipe, counts["examples"])
-        conn._socket.send_multipart(protocol.sign(conn.info.key, [text, *buffers]))
+        conn.transport.send(protocol.sign(conn.info.key, [text, *buffers]))
         reply = answer(conn)
         assert server.process.poll() is None, "the server died"
         if reply.type == protocol.ACCEPTED:  # a valid request: stop it, and wait until it has ended

@@ -22,7 +22,8 @@ import pytest
 import zmq
 from PIL import Image
 
-from nst_server import client, protocol, runtime
+from nst_server import client
+from nst_server.client import protocol, runtime
 from tests.conftest import REPO
 from tests.support.failing_server import FAILURE_TEXT
 from tests.support.servers import (
@@ -46,7 +47,7 @@ def server(tmp_path_factory, vgg19_weights):
 
 
 def answer_to(conn: client.Connection, frames: list[bytes], timeout: float = 10) -> protocol.Message:
-    conn._socket.send_multipart(frames)
+    conn.transport.send(frames)
     reply = conn.receive(timeout)
     assert reply is not None, "no answer"
     return reply
@@ -215,7 +216,7 @@ def test_a_resumed_client_learns_within_seconds_that_its_job_was_dropped(server)
 
         def jobs() -> int:
             with server.connect(10) as conn:
-                return conn.ping()["jobs"]
+                return conn.ping().jobs
 
         wait_for(lambda: jobs() == 0, timeout=10)
         time.sleep(1)

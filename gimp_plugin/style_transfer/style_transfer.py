@@ -22,10 +22,8 @@ instead of making the plug-in vanish from the menus.
 import hashlib
 import json
 import os
-import struct
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import gi
@@ -36,14 +34,15 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 PLUGIN_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(PLUGIN_DIR))  # install.py puts the shared nst_server modules here
+sys.path.insert(0, str(PLUGIN_DIR))  # install.py puts the client package here
 
-from nst_server import estimate, link, protocol, server_speed  # noqa: E402  (standard library only)
+from nst_server.client import config as plugin_config  # noqa: E402  (standard library only)
+from nst_server.client import connect, errors, estimate, events, protocol, server_speed  # noqa: E402
+from nst_server.client.png import encode_png  # noqa: E402
 
-link.add_vendor_path(PLUGIN_DIR)  # pyzmq built for this Python by install.py, when the system has none
+connect.add_vendor_path(plugin_config.read(PLUGIN_DIR), PLUGIN_DIR)  # pyzmq built for this Python by install.py
 
 PROC_NAME = "plug-in-style-transfer"
-SERVER_CONFIG = PLUGIN_DIR / "server.json"
 PARASITE_NAME = "gimp-style-transfer-parameters"
 UNFINISHED = " (styling…)"
 PREVIEW_MIN_INTERVAL_S = 1.0  # at most one live-preview refresh a second: GIMP stays smooth
@@ -69,26 +68,21 @@ class Cancelled(Exception):
     """The user pressed Cancel: the image is left as it was."""
 
 
-def server_config() -> dict:
+def server_config() -> plugin_config.PluginConfig:
     """What install.py recorded: how to start the local server, or how to reach a remote one."""
-    try:
-        return json.loads(SERVER_CONFIG.read_text())
-    except (OSError, ValueError):
-        return {}
+    return plugin_config.read(PLUGIN_DIR) or plugin_config.PluginConfig()
 
 
-def open_connection(config: dict):
+def open_connection(config: plugin_config.PluginConfig):
     """A connection to the server that ``config`` (server.json) names, started when needed.
 
     Through GIMP's pyzmq (the system's, or the copy install.py built for it),
-    or else through the stdio bridge helper (nst_server/link.py decides).
+    or else through the stdio bridge helper (nst_server/client/connect.py decides).
     """
-    from nst_server import errors
-
-    Gimp.progress_set_text("Style transfer: connecting to the remote server..." if config.get("remote")
+    Gimp.progress_set_text("Style transfer: connecting to the remote server..." if config.remote
                            else "Style transfer: starting the server...")
     try:
-        return link.open_connection(config)
+        return connect.open_connection(config)
     except errors.ClientError as exc:
         raise PluginError(str(exc)) from None
 
@@ -136,17 +130,6 @@ def scale_nearest(data: bytes, width: int, height: int, channels: int, new_width
     return b"".join(rows)
 
 
-def encode_png(width: int, height: int, rgba: bytes) -> bytes:
-    """An RGBA8 PNG file made with the standard library (a style taken from a layer)."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    stride = width * 4
-    raw = b"".join(b"\0" + rgba[y * stride:(y + 1) * stride] for y in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-
-
 # --- the style ---------------------------------------------------------------
 def read_style_file(gfile):
     path = Path(gfile.get_path())
@@ -167,7 +150,7 @@ def read_style(config, file_arg: str = "style-file", layer_arg: str = "style-lay
         image = layer.get_image()
         origin = {"layer": layer.get_name(), "layer_id": layer.get_id(),
                   "image": image.get_name() if image else None}
-        return layer.get_name(), encode_png(width, height, rgba), origin
+        return layer.get_name(), encode_png(width, height, rgba, 4), origin
     gfile = config.get_property(file_arg)
     if gfile is None or gfile.get_path() is None:
         return None
@@ -277,10 +260,10 @@ class JobControl:
             self.requested = "cancel"
             self._send()
 
-    def seen(self, header: dict) -> None:
-        """A message of the current job: learn its id, and send a press that came before it."""
-        if self.job is None and header.get("job"):
-            self.job = header["job"]
+    def seen(self, job: str) -> None:
+        """An event of the current job: learn its id, and send a press that came before it."""
+        if self.job is None and job:
+            self.job = job
             trace("job", None, job=self.job)
             self._send()
 
@@ -506,9 +489,7 @@ class ServerWarmup:
     def __init__(self, config: dict) -> None:
         import threading
 
-        from nst_server import errors
-
-        self.config, self.errors = config, errors
+        self.config = config
         self.key = server_speed.server_key(config)
         self.speed = server_speed.remembered(self.key)
         self.fresh = False  # the speed came from the server now, not from the last run
@@ -520,9 +501,9 @@ class ServerWarmup:
 
     def _work(self) -> None:
         try:
-            self.conn = link.open_connection(self.config)
+            self.conn = connect.open_connection(self.config)
             speed = server_speed.wait(self.conn, self.SPEED_WAIT_S, still_waiting=lambda _: not self.give_up)
-        except self.errors.ClientError as exc:
+        except errors.ClientError as exc:
             self.error = str(exc)
             return
         except Exception as exc:  # reported when the connection is taken
@@ -580,8 +561,6 @@ def stylize_all(image, targets, has_selection, styles, params, args, progress, c
 
     ``conn``: a connection the dialog already opened (else one is opened after the first live layer).
     """
-    from nst_server import errors as client  # ClientError for pyzmq and the bridge alike (no pyzmq needed)
-
     press = os.environ.get(PRESS_ENV)
     config = server_config()
     style_images = [protocol.StyleImage(name, data, origin["weight"]) for name, data, origin in styles]
@@ -601,7 +580,7 @@ def stylize_all(image, targets, has_selection, styles, params, args, progress, c
                 conn = open_connection(config)
             if speed is None and index == 0:
                 speed = server_speed_now(conn, server_speed.server_key(config), not args["size"], progress)
-                trace("connected", None, via="bridge" if link.uses_bridge(config) else "pyzmq", speed=speed)
+                trace("connected", None, via="bridge" if connect.uses_bridge(config) else "pyzmq", speed=speed)
             control.conn = conn
             size, seconds = detail_for(target.width, target.height, args, precision, speed)
             job_params = {**params, "size": size}
@@ -613,39 +592,35 @@ def stylize_all(image, targets, has_selection, styles, params, args, progress, c
             last_preview = [0.0]
             started = time.monotonic()
 
-            def on_event(header, lead=lead):
-                control.seen(header)
-                position = header.get("queue_position", 1)
-                if position > 1:
-                    text = f"{lead}waiting: the server is busy, position {position} in the queue"
-                    trace("queue", None, position=position, text=text)
+            def on_event(event, lead=lead, target=target, last_preview=last_preview):
+                control.seen(event.job)
+                if isinstance(event, events.Preview):
+                    now = time.monotonic()
+                    if now - last_preview[0] >= PREVIEW_MIN_INTERVAL_S and control.requested is None:
+                        last_preview[0] = now
+                        target.show_preview(event.image, event.pixels)
+                    if press == "cancel":
+                        control.press_cancel()
+                    elif press == "stop":
+                        control.press_stop()
+                    progress.pump()
+                elif isinstance(event, (events.Accepted, events.KeepAlive)) and event.queue_position > 1:
+                    text = f"{lead}waiting: the server is busy, position {event.queue_position} in the queue"
+                    trace("queue", None, position=event.queue_position, text=text)
                     Gimp.progress_set_text(text)
                     progress.update(text)
-                elif header["type"] == protocol.PROGRESS:
-                    fraction = header["step"] / max(1, header["total"])
-                    text = f"{lead}step {header['step']} of {header['total']}"
+                elif isinstance(event, events.Progress):
+                    text = f"{lead}step {event.step} of {event.total}"
                     Gimp.progress_set_text(text)
-                    Gimp.progress_update(fraction)
-                    progress.update(text, fraction)
+                    Gimp.progress_update(event.fraction)
+                    progress.update(text, event.fraction)
                 else:
                     Gimp.progress_pulse()
                     progress.pump()
 
-            def on_preview(desc, data, target=target, last_preview=last_preview):
-                now = time.monotonic()
-                if now - last_preview[0] >= PREVIEW_MIN_INTERVAL_S and control.requested is None:
-                    last_preview[0] = now
-                    target.show_preview(desc, data)
-                if press == "cancel":
-                    control.press_cancel()
-                elif press == "stop":
-                    control.press_stop()
-                progress.pump()
-
             try:
-                result = conn.stylize(target.pixels, target.desc, style_images, job_params, on_event=on_event,
-                                      on_preview=on_preview)
-            except client.ClientError as exc:
+                result = conn.stylize(target.pixels, target.desc, style_images, job_params, on_event=on_event)
+            except errors.ClientError as exc:
                 if exc.code == "cancelled" and control.requested == "cancel":
                     raise Cancelled() from None
                 raise PluginError(user_message(exc)) from None

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from nst_server import paths
+from nst_server.client import paths
 from nst_server.installer import quiet
 from nst_server.installer.gimp_python import gimp_python, python_imports_pyzmq
 from nst_server.installer.gimps import InstalledGimp, Profile, Reader, reader, too_deep
@@ -105,19 +105,19 @@ def check_profile(r: Report, profile: Profile, platform: str, venv: Path) -> Non
         r.ok(f"plug-in in place and executable: {plugin}")
     config = plugin_config(profile)
     python = gimp_python(profile)
-    if not config:
+    if config is None:
         r.fix(f"{profile.plugin_dir / 'server.json'} is missing or damaged: run 'python3 install.py'")
-    elif config.get("use_bridge"):
-        r.ok(f"{profile.kind} GIMP reaches the server through the bridge helper: {' '.join(config.get('bridge', []))}")
+    elif config.use_bridge:
+        r.ok(f"{profile.kind} GIMP reaches the server through the bridge helper: {' '.join(config.bridge or ())}")
         if profile.kind == "flatpak":
             r.note(flatpak_advice(venv_python(venv, platform)))
     elif python is None:
         r.note(f"GIMP's Python for {profile.path} is not known here; run 'python3 install.py' again if GIMP "
                "says it cannot import pyzmq")
-    elif versions := python_imports_pyzmq(python, config.get("vendor")):
+    elif versions := python_imports_pyzmq(python, config.vendor):
         pyzmq, libzmq, where = versions.split(" ", 2)
-        source = f"a copy installed for it in {config['vendor']}" if config.get("vendor") and \
-            where.startswith(config["vendor"]) else "its own"
+        source = f"a copy installed for it in {config.vendor}" if config.vendor and where.startswith(config.vendor) \
+            else "its own"
         r.ok(f"GIMP's Python ({python}) imports pyzmq {pyzmq} (libzmq {libzmq}, {source}) for {profile.path}")
     else:
         r.fix(f"GIMP's Python ({python}) cannot import pyzmq: run 'python3 install.py' again "
@@ -164,9 +164,9 @@ def precision_line(precision: object) -> str | None:
 
 def check_server(r: Report, installed: list[Profile], venv: Path, platform: str) -> Path | None:
     """The server's environment as the plug-in starts it; returns its Python when it runs."""
-    server_python = next((Path(plugin_config(p)["command"][0]) for p in installed if plugin_config(p).get("command")),
-                         None) or venv_python(venv, platform)
-    if installed and all("remote" in plugin_config(p) for p in installed):
+    configs = [plugin_config(p) for p in installed]
+    server_python = next((Path(c.command[0]) for c in configs if c and c.command), None) or venv_python(venv, platform)
+    if installed and all(c and c.remote for c in configs):
         r.note("the plug-in uses a remote server: its environment, weights and GPU are checked there")
         return server_python
     if not server_python.exists():
@@ -216,11 +216,10 @@ def round_trip(r: Report, profile: Profile, server_python: Path) -> None:
     python = gimp_python(profile)
     env = dict(os.environ)
     where = ""
-    if config.get("use_bridge") or python is None:
+    if (config and config.use_bridge) or python is None:
         python, env["NST_PLUGIN_NO_PYZMQ"] = server_python, "1"  # as GIMP's Python without pyzmq does
         where = " (run here with the server's Python, as GIMP's own is not reachable from here)"
-    code = ("import sys, pathlib; sys.path.insert(0, sys.argv[1]); from nst_server import link; "
-            "print(link.self_test(pathlib.Path(sys.argv[1])))")
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from nst_server.client import self_test; sys.exit(self_test.main())"
     result = subprocess.run([str(python), "-c", code, str(profile.plugin_dir)], capture_output=True, text=True,
                             env=env, timeout=900)
     if result.returncode == 0:

@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from nst_server import paths
+from nst_server.client import paths
 from nst_server.installer.gimps import Profile
 
 PYZMQ_REQUIREMENT = "pyzmq>=25"

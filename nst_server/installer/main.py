@@ -18,7 +18,7 @@ import argparse
 import os
 from pathlib import Path
 
-from nst_server import paths, runtime
+from nst_server.client import paths, runtime
 from nst_server.installer import gimp_python as gimp_side
 from nst_server.installer import server_python
 from nst_server.installer.doctor import doctor
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             say(flatpak_advice(venv_python(paths.venv_dir())))
         if profile.kind == "snap":
             say("Snap: if GIMP cannot start the server from inside its sandbox, start it yourself first: "
-                f"'{python} -m nst_server serve --runtime-dir {server_config(profile, python, None, True)['runtime_dir']}'")
+                f"'{python} -m nst_server serve --runtime-dir {server_config(profile, python, None, True).runtime_dir}'")
     if not weights_ok:
         say("Everything else is installed, but the model weights are missing (see above). "
             "Run 'python3 install.py --weights FILE' once you have the file.")

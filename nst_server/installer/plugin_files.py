@@ -1,31 +1,49 @@
-"""The plug-in's folder in a GIMP profile: its files, the shared modules, and server.json.
+"""The plug-in's folder in a GIMP profile: its files, the client package, and server.json.
 
-Nothing in it is nested deeper than ``plug-ins/style_transfer/nst_server``, so
-GIMP's first-start copy of an older profile carries all of it over.
+Nothing in it is nested deeper than ``plug-ins/style_transfer/nst_server/client``,
+so GIMP's first-start copy of an older profile carries all of it over.  Files an
+earlier version installed and this one does not are removed.
 
 Standard library only.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from nst_server import __version__, runtime
+from nst_server import __version__
+from nst_server.client import config as plugin_config_file
+from nst_server.client.config import PluginConfig
 from nst_server.installer import REPO
 from nst_server.installer.gimps import FLATPAK_APP, Profile, profile_kind
 
 PLUGIN_NAME = "style_transfer"
+PLUGIN_SOURCE = REPO / "gimp_plugin" / PLUGIN_NAME
 MARKER = ".installed-by-gimp-style-transfer"
-# The plug-in carries these server modules (standard library + pyzmq): one definition of the protocol,
-# and of the work a job does (schedule, estimate) for the dialog's time estimate.
-SHARED_MODULES = ("__init__.py", "paths.py", "protocol.py", "runtime.py", "client.py", "errors.py", "link.py",
-                  "bridge_client.py", "schedule.py", "estimate.py", "server_speed.py")
+# The plug-in runs with the client package (standard library + pyzmq): one definition of the protocol.
+CLIENT_PACKAGE = "nst_server/client"
+# Beside it: the package's face, and schedule.py, the work plan (standard library only) behind the dialog's
+# time estimate, which is the engine's until it moves into the client package.
+CLIENT_EXTRAS = ("nst_server/__init__.py", "nst_server/schedule.py")
+BRIDGE_MODULE = "nst_server.service.bridge"
+
+
+def plugin_files() -> dict[str, Path]:
+    """Every file of the plug-in's folder: its path there -> its source in this checkout."""
+    files = {path.name: path for path in sorted(PLUGIN_SOURCE.glob("*.py"))}
+    files.update({f"{CLIENT_PACKAGE}/{path.name}": path for path in sorted((REPO / CLIENT_PACKAGE).glob("*.py"))})
+    files.update({name: REPO / name for name in CLIENT_EXTRAS})
+    return files
 
 
 def plugin_source() -> Path:
-    return REPO / "gimp_plugin" / PLUGIN_NAME / f"{PLUGIN_NAME}.py"
+    return PLUGIN_SOURCE / f"{PLUGIN_NAME}.py"
+
+
+def _installed_code(dest: Path) -> list[Path]:
+    """The Python files in a plug-in folder (not in an old in-profile pyzmq copy)."""
+    return [*dest.glob("*.py"), *(dest / "nst_server").rglob("*.py")]
 
 
 def sync_file(source: Path | bytes, target: Path, mode: int | None = None) -> bool:
@@ -43,60 +61,57 @@ def sync_file(source: Path | bytes, target: Path, mode: int | None = None) -> bo
 
 
 def server_config(profile: Profile, python: Path | None, remote: dict | None, use_bridge: bool,
-                  vendor: Path | None = None) -> dict:
-    """What the plug-in reads from server.json (see nst_server/link.py)."""
-    config: dict = {"version": __version__}
-    if remote is not None:
-        config["remote"] = remote
-    elif python is not None:
-        config["command"] = [str(python), "-m", "nst_server", "serve"]
+                  vendor: Path | None = None) -> PluginConfig:
+    """What the plug-in reads from server.json (see nst_server/client/config.py)."""
+    bridge = None
     if python is not None:
-        bridge = [str(python), "-m", "nst_server.bridge"]
-        # Flatpak: the helper, and the server it starts, run outside the sandbox.
-        config["bridge"] = ["flatpak-spawn", "--host", *bridge] if profile.kind == "flatpak" else bridge
-    if use_bridge:
-        config["use_bridge"] = True
-    if vendor is not None:  # pyzmq built for GIMP's Python, outside the profile
-        config["vendor"] = str(vendor)
-    if profile.kind == "snap":  # a folder both the snap and the host can reach
-        config["runtime_dir"] = str(Path.home() / "snap" / "gimp" / "common" / "nst-run")
-    return config
+        bridge = (str(python), "-m", BRIDGE_MODULE)
+        if profile.kind == "flatpak":  # the helper, and the server it starts, run outside the sandbox
+            bridge = ("flatpak-spawn", "--host", *bridge)
+    return PluginConfig(
+        command=(str(python), "-m", "nst_server", "serve") if remote is None and python is not None else None,
+        remote=remote, bridge=bridge, use_bridge=use_bridge,
+        # Snap: a folder both the snap and the host can reach.
+        runtime_dir=str(Path.home() / "snap" / "gimp" / "common" / "nst-run") if profile.kind == "snap" else None,
+        vendor=str(vendor) if vendor is not None else None,  # pyzmq built for GIMP's Python, outside the profile
+        version=__version__,
+    )
 
 
 def install_plugin(profile: Profile | Path, python: Path | None, remote: dict | None = None,
                    use_bridge: bool = False, vendor: Path | None = None) -> Path:
-    """Copy the plug-in and its modules (only what changed) and write server.json; returns the plug-in folder."""
+    """Copy the plug-in and the client package (only what changed), remove what an earlier version left,
+    and write server.json; returns the plug-in folder."""
     if isinstance(profile, Path):
         profile = Profile(profile, profile_kind(profile))
     dest = profile.plugin_dir
-    sync_file(plugin_source(), dest / f"{PLUGIN_NAME}.py", 0o755)  # GIMP silently ignores a plug-in without the run bit
-    for name in SHARED_MODULES:
-        sync_file(REPO / "nst_server" / name, dest / "nst_server" / name)
-    config = server_config(profile, python, remote, use_bridge, vendor)
-    config_file = dest / "server.json"
-    if plugin_config(profile) != config or not config_file.is_file():
-        runtime.write_private_json(config_file, config)  # may hold remote keys
+    files = plugin_files()
+    for name, source in files.items():  # GIMP silently ignores a plug-in without the run bit
+        sync_file(source, dest / name, 0o755 if name == f"{PLUGIN_NAME}.py" else None)
+    for path in _installed_code(dest):
+        if path.relative_to(dest).as_posix() not in files:
+            path.unlink()
+    for folder in sorted((p for p in (dest / "nst_server").rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    plugin_config_file.write(dest, server_config(profile, python, remote, use_bridge, vendor))
     sync_file(f"{REPO}\n".encode(), dest / MARKER)
     return dest
 
 
-def plugin_config(profile: Profile) -> dict:
-    """The plug-in's server.json, or {} when it is missing or damaged."""
-    try:
-        config = json.loads((profile.plugin_dir / "server.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return config if isinstance(config, dict) else {}
+def plugin_config(profile: Profile) -> PluginConfig | None:
+    """The plug-in's server.json, or None when it is missing or damaged."""
+    return plugin_config_file.read(profile.plugin_dir)
 
 
 def stale_files(profile: Profile) -> list[str]:
-    """The plug-in's files in ``profile`` that differ from this folder's (or an old in-profile pyzmq copy)."""
-    dest = profile.plugin_dir
-    stale = [name for name in SHARED_MODULES if not (dest / "nst_server" / name).is_file()
-             or (dest / "nst_server" / name).read_bytes() != (REPO / "nst_server" / name).read_bytes()]
-    plugin = dest / f"{PLUGIN_NAME}.py"
-    if plugin.is_file() and plugin.read_bytes() != plugin_source().read_bytes():
-        stale.append(plugin.name)
+    """The plug-in's files in ``profile`` that differ from this folder's, are missing, or are left over
+    (an old in-profile pyzmq copy too)."""
+    dest, files = profile.plugin_dir, plugin_files()
+    stale = [name for name, source in files.items()
+             if not (dest / name).is_file() or (dest / name).read_bytes() != source.read_bytes()]
+    stale += [path.relative_to(dest).as_posix() for path in _installed_code(dest)
+              if path.relative_to(dest).as_posix() not in files]
     if (dest / "vendor").exists():
         stale.append("vendor")
     return stale

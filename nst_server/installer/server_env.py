@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nst_server import paths
+from nst_server.client import paths
 from nst_server.installer import REPO, quiet, server_python
 from nst_server.installer.gimps import host_platform
 from nst_server.installer.quiet import say

@@ -11,7 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from nst_server import paths, runtime
+from nst_server.client import paths, runtime
 from nst_server.installer.gimp_python import vendor_root
 from nst_server.installer.gimps import Profile, profile_candidates, profile_kind
 from nst_server.installer.plugin_files import MARKER

@@ -9,16 +9,17 @@ from pathlib import Path
 
 plugin_dir, style, steps = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 sys.path.insert(0, plugin_dir)
-from nst_server import client, link, protocol  # noqa: E402
+from nst_server import client  # noqa: E402
+from nst_server.client import config, events, protocol  # noqa: E402
 
 desc = protocol.ImageDesc(64, 48, "RGB8")
-conn = link.open_connection(link.read_config(Path(plugin_dir)))  # the running server, or one started as the plug-in would
+conn = client.open_connection(config.read(Path(plugin_dir)))  # the running server, or one started as the plug-in would
 said = False
 
 
-def on_event(header):
+def on_event(event):
     global said
-    if not said and header.get("type") == protocol.PROGRESS:
+    if not said and isinstance(event, events.Progress):
         print("accepted", flush=True)
         said = True
 

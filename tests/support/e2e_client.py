@@ -10,7 +10,8 @@ from pathlib import Path
 
 plugin_dir, spec_path, source_raw, out_raw = sys.argv[1:5]
 sys.path.insert(0, plugin_dir)
-from nst_server import client, protocol  # noqa: E402
+from nst_server import client  # noqa: E402
+from nst_server.client import protocol  # noqa: E402
 
 spec = json.loads(Path(spec_path).read_text())
 width, height = spec["source_size"]

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst_server import client, memory, protocol
+from nst_server import client, memory
+from nst_server.client import protocol
 from tests.conftest import REPO, shared_image
 
 SMALL = {"size": 32, "steps": 2}

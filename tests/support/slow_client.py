@@ -8,7 +8,8 @@ that its job was dropped).
 import sys
 from pathlib import Path
 
-from nst_server import client, protocol
+from nst_server import client
+from nst_server.client import events
 from tests.support.servers import ENDLESS, layer, style_file
 
 conn = client.connect_running(Path(sys.argv[1]))
@@ -17,8 +18,8 @@ if conn is None:
 desc, pixels = layer(64, 64)
 
 
-def on_event(header):
-    if header["type"] == protocol.PROGRESS:
+def on_event(event):
+    if isinstance(event, events.Progress):
         print("running", flush=True)
 
 

@@ -7,8 +7,8 @@ job is.  Together they give the time before the job runs; the automatic detail
 is the largest long side, up to the layer's own, whose estimate fits the
 quality preset's time budget.
 
-Standard library only: install.py copies this module (and schedule.py) next to
-the GIMP plug-in.
+Standard library only: it runs in the plug-in (install.py copies the client
+package, and schedule.py, next to it).
 """
 
 from __future__ import annotations

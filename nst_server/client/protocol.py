@@ -1,7 +1,8 @@
 """The wire protocol between the GIMP plug-in and the style transfer server.
 
-This is the one definition both sides use (install.py copies it next to the
-plug-in); docs/protocol.md describes it for people.  Standard library only,
+This is the one definition both sides use (it is part of the client package
+install.py copies next to the plug-in; the service imports it from there);
+docs/protocol.md describes it for people.  Standard library only,
 and no sockets here: this module turns messages into frames and back, signs
 and checks them, and validates what a message may contain.
 
@@ -32,6 +33,7 @@ from typing import Any
 
 MAGIC = b"NST/1"
 VERSION = 1
+MIN_LIBZMQ = (4, 3, 3)  # both ends: older libzmq has known security flaws (CVE-2019-6250, CVE-2020-15166, ...)
 
 # --- limits checked before anything is parsed --------------------------------
 MAX_STYLES = 4

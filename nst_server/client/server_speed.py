@@ -3,7 +3,7 @@
 The server's engine measures itself when it starts (seconds per megapixel-step
 for each precision; the first start on a machine takes longest) and the server
 puts the result in every ``pong`` once it has it.  The plug-in asks with a ping
-on a connection it already holds (pyzmq or the bridge: both have ``ping``), and
+on a connection it already holds (over pyzmq or the bridge), and
 keeps the last answer per server in a small file, so that its dialog can show an
 estimate at once, before the server is even running.
 
@@ -19,21 +19,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nst_server import paths, protocol
+from nst_server.client import paths, protocol
+from nst_server.client.config import PluginConfig
 
 CACHE_FILE = "server-speed.json"
 
 
-def server_key(config: dict[str, Any]) -> str:
+def server_key(config: PluginConfig) -> str:
     """Which server a plug-in's server.json names: its remote endpoint, or this machine's."""
-    remote = config.get("remote")
-    return f"remote {remote.get('endpoint')}" if isinstance(remote, dict) else "local"
+    return f"remote {config.remote.get('endpoint')}" if config.remote else "local"
 
 
 def ask(conn: Any, timeout: float = 2.0) -> dict[str, Any] | None:
     """The speed in the server's pong, or None (not measured yet, an older server, no answer)."""
     pong = conn.ping(timeout)
-    return protocol.parse_speed(pong.get("speed")) if isinstance(pong, dict) else None
+    return pong.speed if pong is not None else None
 
 
 def wait(conn: Any, timeout: float, interval: float = 0.5,

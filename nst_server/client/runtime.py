@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from nst_server import paths
+from nst_server.client import paths
 
 RUNTIME_FILE = "server.json"
 LOCK_FILE = "server.lock"
