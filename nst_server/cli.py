@@ -91,15 +91,15 @@ def _stylize(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from nst_server.jobs import Limits
-    from nst_server.logs import setup_server_logging
-    from nst_server.server import AlreadyRunning, CannotListen, StyleServer
-    from nst_server.worker import EngineWorker
+    from nst_server.service.logs import setup_server_logging
+    from nst_server.service.server import AlreadyRunning, CannotListen, StyleServer
+    from nst_server.service.validation import Limits
+    from nst_server.service.worker import EngineWorker
 
     setup_server_logging(paths.state_dir())
     remote = None
     if args.remote:
-        from nst_server import remote as remote_mode
+        from nst_server.service import remote as remote_mode
 
         remote = remote_mode.load(args.remote)
     limits = Limits(
@@ -145,8 +145,8 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 def _remote(args: argparse.Namespace) -> int:
-    from nst_server import remote
     from nst_server.client import runtime
+    from nst_server.service import remote
 
     if args.command == "remote-setup":
         try:
@@ -180,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nst_server: {exc.message}", file=sys.stderr)
         return 2
     except Exception as exc:
+        from nst_server.images import ImageError
         from nst_server.weights import WeightsMissing
 
+        if isinstance(exc, ImageError):  # an image file the engine cannot read
+            print(f"nst_server: {exc}", file=sys.stderr)
+            return 2
         if isinstance(exc, WeightsMissing):
             print(f"nst_server: {exc}", file=sys.stderr)
             return 4

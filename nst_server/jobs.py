@@ -1,124 +1,128 @@
-"""Stylize jobs: checked at the boundary in the server process, decoded and run in the worker.
+"""The engine worker's side of the pipe: runs in the TensorFlow process that service/worker.py spawns.
 
-``validate_stylize`` is cheap and needs no TensorFlow: parameters, the layer's
-description and buffer length, the style file's size, format and dimensions
-(read from its header, never decoded here).  ``prepare`` and ``run_stylize``
-run in the engine worker.
+The one module through which the service reaches the engine.  It builds the
+engine once (and has it measure its speed while no one waits), then for each
+``JobRequest`` (service/messages.py) decodes the bytes into arrays (images.py),
+calls ``engine.stylize`` with a progress callback that honours the shared cancel
+and finish events, and sends back typed messages: steps now and then (a
+preview every few seconds), then the result at the layer's own size and
+format, or why there is none.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nst_server import images, schedule
-from nst_server.client import protocol
-from nst_server.client.protocol import ImageDesc, Message, ProtocolError
+from nst_server import images
+from nst_server.client.protocol import ImageDesc
+from nst_server.service import messages
+from nst_server.service.validation import refusal
 
-if TYPE_CHECKING:  # the server process never imports TensorFlow
+if TYPE_CHECKING:
     from nst_server.engine import ProgressCallback, StyleTransferEngine
 
+log = logging.getLogger("nst_server")
 
-@dataclass(frozen=True)
-class Limits:
-    """What the server accepts; lower them to protect a small machine."""
-
-    max_pixels: int = protocol.MAX_PIXELS
-    max_buffer_bytes: int = protocol.MAX_BUFFER_BYTES
-    max_style_file_bytes: int = protocol.MAX_STYLE_FILE_BYTES
-    max_job_seconds: float = 3600.0
+PREVIEW_INTERVAL_S = 2.0
+PREVIEW_LONG_SIDE = 256
 
 
 @dataclass
-class WorkerJob:
-    """A validated request, as raw bytes: what crosses into the worker process."""
+class Decoded:
+    """A job's images as arrays."""
 
-    content: dict[str, Any]  # protocol.ImageDesc.to_json()
-    pixels: bytes
-    style_files: list[bytes]
-    styles: list[tuple[str, float]]  # (name, blend weight) of each style file
-    params: dict[str, Any]
-
-
-@dataclass
-class StylizeRequest:
-    job: str
-    content_desc: ImageDesc
     content: np.ndarray  # (H, W, C) float32 in [0, 1], C = 3 or 4
     styles: list[np.ndarray]  # (h, w, 3) float32 in [0, 1]
     style_weights: list[float]
-    params: dict[str, Any]
 
 
-NETWORK_MIN_SIDE = 16  # px: VGG pools four times before block5_conv1; a shorter side vanishes there (measured: 15 fails)
-
-
-def network_long_sides(params: dict[str, Any]) -> tuple[int, int]:
-    """Long sides (layer, style) of the smallest images the network sees with these parameters.
-
-    Mirrors methods.py: the seed method works at ``size``; multiscale starts at the
-    coarsest of schedule.scale_sizes and scales the style by ``style_scale``, at
-    least 16 px.  Every later scale is larger.
-    """
-    if params["method"] == "seed":
-        return params["size"], params["size"]
-    coarsest = schedule.scale_sizes(schedule.finest_size(params["preset"], params["size"]))[0]
-    return coarsest, max(NETWORK_MIN_SIDE, round(coarsest * params["style_scale"]))
-
-
-def check_network_size(what: str, width: int, height: int, long_side: int, params: dict[str, Any]) -> None:
-    """ProtocolError ``too_small`` when an image scaled to ``long_side`` has a side the network cannot take."""
-    short = min(schedule.long_side_shape(height, width, long_side))
-    if short < NETWORK_MIN_SIDE:
-        raise ProtocolError(
-            "too_small",
-            f"{what} ({width}x{height} px) is too narrow: at output detail {params['size']} and style scale "
-            f"{params['style_scale']:g} its short side would be {short} px, and the network needs at least "
-            f"{NETWORK_MIN_SIDE} px. Use a less elongated image, or a larger output detail or style scale.",
-        )
-
-
-def validate_stylize(message: Message, limits: Limits = Limits()) -> tuple[str, WorkerJob]:
-    """Everything a stylize message carries, checked; ProtocolError names the first problem."""
-    fields = protocol.parse_stylize(message, limits.max_pixels)
-    for buffer in message.buffers:
-        if len(buffer) > limits.max_buffer_bytes:
-            raise ProtocolError("too_large", f"a buffer is larger than the server's limit of {limits.max_buffer_bytes} bytes")
-    pixels, style_files = message.buffers[0], message.buffers[1:]
-    protocol.check_buffer(fields.content, pixels, "layer")
-    layer_side, style_side = network_long_sides(fields.params)
-    check_network_size("the layer", fields.content.width, fields.content.height, layer_side, fields.params)
-    for (name, _), data in zip(fields.styles, style_files, strict=True):
-        if not data:
-            raise ProtocolError("bad_style_image", f"the style image file {name} is empty")
-        if len(data) > limits.max_style_file_bytes:
-            raise ProtocolError("too_large", f"the style file {name} is larger than {limits.max_style_file_bytes >> 20} MiB")
-        width, height = images.check_style_header(data, name, limits.max_pixels)
-        check_network_size(f"the style image {name}", width, height, style_side, fields.params)
-    return fields.job, WorkerJob(fields.content.to_json(), pixels, list(style_files), fields.styles, fields.params)
-
-
-def prepare(job_id: str, job: WorkerJob) -> StylizeRequest:
-    """Decode a validated job into arrays (in the worker: a damaged file cannot hurt the server)."""
-    desc = protocol.parse_image_desc(job.content, "layer")
-    return StylizeRequest(
-        job=job_id,
-        content_desc=desc,
-        content=images.pixels_to_array(desc, job.pixels),
-        styles=[images.decode_style(data, name) for data, (name, _) in zip(job.style_files, job.styles, strict=True)],
-        style_weights=[weight for _, weight in job.styles],
-        params=job.params,
+def decode(request: messages.JobRequest) -> Decoded:
+    """A validated job's bytes as arrays (here, in the worker: a damaged file cannot hurt the server)."""
+    return Decoded(
+        content=images.pixels_to_array(request.content, request.pixels),
+        styles=[images.decode_style(data, name) for data, (name, _) in zip(request.style_files, request.styles, strict=True)],
+        style_weights=[weight for _, weight in request.styles],
     )
 
 
-def run_stylize(engine: StyleTransferEngine, request: StylizeRequest, progress: ProgressCallback) -> bytes:
+def run(engine: StyleTransferEngine, request: messages.JobRequest, progress: ProgressCallback) -> bytes:
     """The stylized layer, at the layer's own size and format, its alpha kept."""
-    desc = request.content_desc
-    rgb = request.content[..., :3]
-    result = engine.stylize(rgb, request.styles, style_weights=request.style_weights, progress=progress, **request.params)
+    desc, decoded = request.content, decode(request)
+    result = engine.stylize(decoded.content[..., :3], decoded.styles, style_weights=decoded.style_weights,
+                            progress=progress, **request.params)
     result = images.resize_to(result, desc.width, desc.height)
     if desc.channels == 4:
-        result = np.concatenate([result, request.content[..., 3:]], axis=-1)
+        result = np.concatenate([result, decoded.content[..., 3:]], axis=-1)
     return images.array_to_pixels(desc, result)
+
+
+def make_preview(image: Any) -> messages.Preview:
+    """A small 8-bit RGB copy of the current image, for a live preview in the client."""
+    from nst_server.features import resize_long_side
+
+    if max(image.shape[:2]) > PREVIEW_LONG_SIDE:
+        image = resize_long_side(image, PREVIEW_LONG_SIDE)
+    pixels = images.to_uint8(image)
+    return messages.Preview(ImageDesc(pixels.shape[1], pixels.shape[0], "RGB8"), pixels.tobytes())
+
+
+def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, str], progress_interval: float) -> None:
+    """The worker process's loop, until ``Stop``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from nst_server.engine import Cancelled, FinishNow, StyleTransferEngine
+    from nst_server.weights import WeightsMissing
+
+    engine = StyleTransferEngine(weights_files)
+    speed = None
+    try:  # measure the precisions (once per machine) and trace the default method while no one waits
+        tiny = np.full((32, 32, 3), 0.5, np.float32)
+        engine.stylize(tiny, tiny, size=32, steps=1)
+        measured = engine.measured_speed("vgg19")
+        speed = {"precision": measured.precision, "seconds_per_megapixel_step": measured.seconds_per_megapixel_step}
+    except WeightsMissing:
+        pass  # reported per job
+    conn.send(messages.Ready(speed))
+    while True:
+        request = conn.recv()
+        if isinstance(request, messages.Stop):
+            return
+        job = request.job
+        last = last_preview = time.monotonic()
+
+        def progress(p, job=job) -> None:
+            nonlocal last, last_preview
+            if cancel.is_set():
+                raise Cancelled()
+            if finish.is_set():
+                raise FinishNow()
+            now = time.monotonic()
+            if p.step == p.total or now - last >= progress_interval:
+                last = now
+                preview = None
+                if p.current is not None and now - last_preview >= PREVIEW_INTERVAL_S:
+                    last_preview = now
+                    preview = make_preview(p.current())
+                conn.send(messages.StepDone(job, p.step, p.total, p.loss, p.elapsed, preview))
+
+        started = time.monotonic()
+        try:
+            pixels = run(engine, request, progress)
+        except Cancelled:
+            conn.send(messages.JobCancelled(job))
+        except WeightsMissing as exc:
+            conn.send(messages.JobFailed(job, "weights_missing", str(exc)))
+        except images.ImageError as exc:
+            error = refusal(exc)
+            conn.send(messages.JobFailed(job, error.code, error.message))
+        except Exception as exc:  # reported to the client; the worker stays up
+            log.exception("job %s failed", job)
+            conn.send(messages.JobFailed(job, "internal", f"the engine failed: {type(exc).__name__}: {exc}"))
+        else:
+            conn.send(messages.JobResult(job, pixels, time.monotonic() - started))

@@ -1,4 +1,4 @@
-"""The server's log as set up by ``serve`` (nst_server.logs): size cap, rate limit, escaping, private modes.
+"""The server's log as set up by ``serve`` (nst_server/service/logs.py): size cap, rate limit, escaping, private modes.
 
 The server tests check the same log on a running server (test_server_hardening.py); here the
 limits are made small so that rotation and the rate limit's window show within a test.
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from nst_server import logs
+from nst_server.service import logs
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +36,21 @@ def conn(server):
     connection = server.connect()
     yield connection
     connection.close()
+
+
+def test_the_socket_process_loads_neither_numpy_nor_tensorflow(server, conn):
+    """The engine's libraries are in the worker process only: the socket process checks and queues jobs
+    without them (style files are read to their header with Pillow)."""
+    desc, pixels = layer(24, 16)
+    conn.stylize(pixels, desc, [style_file()], SMALL)
+    pong = conn.ping()
+    assert pong.pid == server.process.pid and pong.engine_pid not in (None, pong.pid)
+
+    def libraries(pid: int) -> str:
+        return Path(f"/proc/{pid}/maps").read_text()
+
+    assert "_multiarray_umath" in libraries(pong.engine_pid) and "libtensorflow" in libraries(pong.engine_pid)
+    assert "_multiarray_umath" not in libraries(pong.pid) and "tensorflow" not in libraries(pong.pid)
 
 
 def test_runtime_files_are_private(server):

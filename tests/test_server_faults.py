@@ -21,7 +21,7 @@ from PIL import Image
 
 from nst_server import client
 from nst_server.client import events, protocol, runtime
-from nst_server.jobs import Limits, validate_stylize
+from nst_server.service.validation import Limits, validate_stylize
 from tests.conftest import REPO
 from tests.support.servers import (
     ENDLESS,

@@ -42,6 +42,7 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_SIDE = 16384
 MAX_PIXELS = 64 * 1024 * 1024  # 64 megapixels, e.g. 8192 x 8192
 MAX_STYLE_FILE_BYTES = 64 * 1024 * 1024
+STYLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")  # style image files; anything else is refused unread
 MAX_BUFFER_BYTES = 512 * 1024 * 1024  # e.g. 8192 x 4096 RGBA float32, or 64 megapixels RGBA 8-bit
 MAX_CLOCK_SKEW_S = 300.0  # messages older or newer than this are refused
 MAX_SIGNED_FRAMES = 64  # over this many frames the signature is not even checked (no client sends that)

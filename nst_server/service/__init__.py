@@ -1,4 +1,13 @@
-"""The service: the processes around the engine that hold sockets, never TensorFlow.
+"""The service: the processes around the engine that hold sockets, never TensorFlow (nor numpy).
 
-* ``bridge``: the stdio bridge helper, for a GIMP whose Python has no pyzmq.
+* ``server``: the socket process (``python -m nst_server serve``): a ZeroMQ
+  ROUTER that queues jobs, streams their progress, and survives what clients send;
+* ``validation``: a request checked at the boundary, before the engine sees it;
+* ``worker``: the socket process's handle on the engine's own process, and
+  ``messages``, the typed messages on the pipe between them (the worker's side
+  is nst_server/jobs.py, the one module through which the service reaches the engine);
+* ``remote``: keys and allow-list for a server other machines use;
+* ``bridge``: the stdio bridge helper, for a GIMP whose Python has no pyzmq;
+* ``logs`` and ``memory``: a log that outside traffic cannot turn against its
+  owner, and freed memory given back.
 """

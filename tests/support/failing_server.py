@@ -6,7 +6,8 @@ answer ``internal``, log the failure escaped, and keep serving everything else.
 
 import sys
 
-from nst_server import cli, server
+from nst_server import cli
+from nst_server.service import server
 
 FAILURE_TEXT = "handler made to fail\x1b[31m\n2000-01-01 00:00:00,000 INFO forged line"
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst_server import client, memory
+from nst_server import client
 from nst_server.client import protocol
+from nst_server.service import memory
 from tests.conftest import REPO, shared_image
 
 SMALL = {"size": 32, "steps": 2}

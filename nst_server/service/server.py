@@ -1,10 +1,11 @@
-"""ZeroMQ transport: a ROUTER socket that queues stylize jobs and streams their progress.
+"""The socket process: a ROUTER socket that queues stylize jobs and streams their progress.
 
-The server process owns the socket and never imports TensorFlow; jobs run in
-an engine worker process (worker.py) that can crash or be killed without
-taking the socket down.  Every wait has a timeout.  A client that vanishes is
-noticed when a send to it fails (ROUTER_MANDATORY plus ZeroMQ heartbeats), and
-its job is cancelled.  Nothing a message carries can stop the loop: a failure
+It owns the socket and never imports TensorFlow (nor numpy); requests are
+checked at the boundary (validation.py) and jobs run in an engine worker
+process (worker.py) that can crash or be killed without taking the socket
+down.  Every wait has a timeout.  A client that vanishes is noticed when a
+send to it fails (ROUTER_MANDATORY plus ZeroMQ heartbeats), and its job is
+cancelled.  Nothing a message carries can stop the loop: a failure
 while handling one is logged and answered with ``internal``.
 """
 
@@ -26,20 +27,21 @@ from typing import Any
 
 import zmq
 
-from nst_server import __version__, memory
+from nst_server import __version__
 from nst_server.client import paths, protocol, runtime
 from nst_server.client.protocol import Message, ProtocolError
-from nst_server.jobs import Limits, WorkerJob, validate_stylize
-from nst_server.logs import RATE_LIMITED
-from nst_server.worker import EngineWorker
+from nst_server.service import memory, messages
+from nst_server.service.logs import RATE_LIMITED
+from nst_server.service.remote import RemoteAccess
+from nst_server.service.validation import Limits, validate_stylize
+from nst_server.service.worker import EngineWorker
 
 log = logging.getLogger("nst_server")
 
-KEEPALIVE_S = 1.0  # clients give up after 8 s of silence (client.py)
+KEEPALIVE_S = 1.0  # clients give up after 8 s of silence (client/connection.py)
 HEARTBEAT_IVL_MS = 500  # with the timeout below, a frozen client is dropped in about 2 s
 HEARTBEAT_TIMEOUT_MS = 2000
 CANCEL_GRACE_S = 10.0  # a cancelled job that does not stop by then has its worker killed
-MIN_ZMQ_VERSION = (4, 3, 3)
 MEMORY_TRIM_S = 10.0  # how often freed connection buffers go back to the system (memory.py)
 DROPPED_JOBS_KEPT = 256  # ids of jobs dropped with their client, so that a resumed client is told why
 INTERNAL_MESSAGE = ("The style transfer server failed on this request; it keeps running, and its log "
@@ -59,28 +61,18 @@ class CannotListen(Exception):
 
 
 def check_zmq_version() -> None:
-    if zmq.zmq_version_info() < MIN_ZMQ_VERSION:
+    if zmq.zmq_version_info() < protocol.MIN_LIBZMQ:
         raise RuntimeError(
-            f"libzmq {zmq.zmq_version()} has known security flaws; {'.'.join(map(str, MIN_ZMQ_VERSION))} or newer is needed"
+            f"libzmq {zmq.zmq_version()} has known security flaws; {'.'.join(map(str, protocol.MIN_LIBZMQ))} or newer "
+            "is needed"
         )
-
-
-@dataclass
-class RemoteAccess:
-    """Remote mode: a TCP endpoint with CURVE encryption, open only to allow-listed client keys."""
-
-    bind: str  # e.g. tcp://0.0.0.0:5555
-    server_secret_key: str  # Z85
-    server_public_key: str
-    authorized_client_keys: frozenset[str]
-    hmac_key: bytes
 
 
 @dataclass
 class Job:
     id: str
     client: bytes
-    work: WorkerJob
+    request: messages.JobRequest
     accepted_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     cancel_requested_at: float | None = None
@@ -330,14 +322,14 @@ class StyleServer:
             raise ProtocolError("busy", "this client already has a job running; wait for it or cancel it")
         if len(self._jobs) >= self.queue_limit:
             raise ProtocolError("busy", f"the server is busy with {len(self._jobs)} jobs; try again in a while")
-        job_id, work = validate_stylize(message, self.limits)
-        if job_id in self._jobs:
+        request = validate_stylize(message, self.limits)
+        if request.job in self._jobs:
             raise ProtocolError("bad_message", "a job with this id is already queued or running on this server; "
                                                "job ids must be unique server-wide (choose a random one)")
-        job = Job(job_id, client, work)
-        self._jobs[job_id] = job
+        job = Job(request.job, client, request)
+        self._jobs[job.id] = job
         self._pending.append(job)
-        self._send(sock, client, protocol.new_header(protocol.ACCEPTED, job=job_id, queue_position=self._position(job)))
+        self._send(sock, client, protocol.new_header(protocol.ACCEPTED, job=job.id, queue_position=self._position(job)))
 
     def _position(self, job: Job) -> int:
         """1 = running or next; n = n-1 jobs ahead of it."""
@@ -371,32 +363,32 @@ class StyleServer:
         for client, header, buffers in deferred:
             self._send(sock, client, header, buffers)
         for message in self.worker.poll():
-            if message[0] == "ready":  # the engine is up and has measured itself: clients can estimate jobs
-                self.speed = protocol.parse_speed(message[1]) if len(message) > 1 else None
+            if isinstance(message, messages.Ready):  # the engine is up and has measured itself: clients can estimate
+                self.speed = protocol.parse_speed(message.speed)
                 log.info("engine ready; speed %s", self.speed)
                 continue
-            kind, job = message[0], self._jobs.get(message[1]) if len(message) > 1 else None
+            job = self._jobs.get(message.job)
             if job is None:
                 continue
-            if kind == "progress":
-                _, _, step, total, loss, elapsed, preview = message
+            if isinstance(message, messages.StepDone):
                 job.last_sent = time.monotonic()
-                header = protocol.new_header(protocol.PROGRESS, job=job.id, step=step, total=total,
-                                             loss=loss if math.isfinite(loss) else None,  # JSON has no NaN
-                                             elapsed=elapsed)
+                header = protocol.new_header(protocol.PROGRESS, job=job.id, step=message.step, total=message.total,
+                                             loss=message.loss if math.isfinite(message.loss) else None,  # JSON has no NaN
+                                             elapsed=message.elapsed)
                 buffers: list[bytes] = []
-                if preview is not None:
-                    header["preview"] = protocol.ImageDesc(preview[0], preview[1], "RGB8").to_json()
-                    buffers = [preview[2]]
+                if message.preview is not None:
+                    header["preview"] = message.preview.image.to_json()
+                    buffers = [message.preview.pixels]
                 self._send(sock, job.client, header, buffers)
                 continue
             self._finish(job)
-            if kind == "result":
+            if isinstance(message, messages.JobResult):
                 self.stats["served"] += 1
-                log.info("job %s done in %.1f s", job.id, message[3])
+                log.info("job %s done in %.1f s", job.id, message.elapsed)
                 self._send(sock, job.client, protocol.new_header(
-                    protocol.RESULT, job=job.id, image=job.work.content, elapsed=message[3]), [message[2]])
-            elif kind == "cancelled":
+                    protocol.RESULT, job=job.id, image=job.request.content.to_json(), elapsed=message.elapsed),
+                    [message.pixels])
+            elif isinstance(message, messages.JobCancelled):
                 self.stats["cancelled"] += 1
                 log.info("job %s cancelled", job.id)
                 if job.timed_out:
@@ -405,17 +397,17 @@ class StyleServer:
                     self._send(sock, job.client, protocol.new_header(protocol.CANCELLED, job=job.id))
             else:
                 self.stats["failed"] += 1
-                code, text = message[2], message[3]
-                if code == "internal":  # the engine's own words (TensorFlow's) are for the log, not for people
+                text = message.message
+                if message.code == "internal":  # the engine's own words (TensorFlow's) are for the log, not for people
                     log.error("job %s failed in the engine: %s", job.id, text)
                     text = ENGINE_FAILED_MESSAGE
-                self._send(sock, job.client, protocol.error_header(code, text, job.id))
+                self._send(sock, job.client, protocol.error_header(message.code, text, job.id))
         self._watch_running(sock)
         if self._running is None and self._pending and self.worker.alive():
             job = self._pending.popleft()
             self._running = job
             job.started_at = time.monotonic()
-            self.worker.submit(job.id, job.work)
+            self.worker.submit(job.request)
             if job.finish_requested:  # asked to finish while queued: one step, then the result
                 self.worker.finish()
             for waiting in self._pending:  # everyone moved up one place

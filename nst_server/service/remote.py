@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 
 from nst_server.client import protocol, runtime
-from nst_server.server import RemoteAccess
 
 CONFIG_FILE = "remote-server.json"
+
+
+@dataclass
+class RemoteAccess:
+    """Remote mode: a TCP endpoint with CURVE encryption, open only to allow-listed client keys."""
+
+    bind: str  # e.g. tcp://0.0.0.0:5555
+    server_secret_key: str  # Z85
+    server_public_key: str
+    authorized_client_keys: frozenset[str]
+    hmac_key: bytes
 
 
 ENDPOINT = re.compile(r"tcp://[^:/\s]+:[0-9]{1,5}|tcp://\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")

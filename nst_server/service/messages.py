@@ -1,0 +1,86 @@
+"""The pipe between the socket process and the engine worker: typed messages, pickled by multiprocessing.
+
+socket process -> worker: a ``JobRequest`` per job; ``Stop`` ends the worker.
+worker -> socket process: ``Ready`` once the engine is up (with its measured
+speed); then for each job ``StepDone`` now and then (some carry a ``Preview``)
+and one ``JobResult``, ``JobFailed`` or ``JobCancelled``.  Cancel and finish do
+not travel here: they are shared events the worker checks at every step.
+
+Standard library only: both processes import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nst_server.client.protocol import ImageDesc
+
+
+# --- socket process -> worker ------------------------------------------------------------
+@dataclass(frozen=True)
+class JobRequest:
+    """A stylize request, validated (service/validation.py), with its bytes as they came."""
+
+    job: str
+    content: ImageDesc  # the layer's pixels: size and format
+    pixels: bytes = field(repr=False)
+    style_files: tuple[bytes, ...] = field(repr=False)
+    styles: tuple[tuple[str, float], ...]  # (name, blend weight) of each style file
+    params: dict[str, Any]  # every parameter, defaults filled in (protocol.validate_params)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """End the worker process."""
+
+
+# --- worker -> socket process ------------------------------------------------------------
+@dataclass(frozen=True)
+class Ready:
+    """The engine is up; ``speed`` as protocol.parse_speed checks it, None when it could not measure (no weights)."""
+
+    speed: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The image so far, 8-bit RGB."""
+
+    image: ImageDesc
+    pixels: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StepDone:
+    job: str
+    step: int
+    total: int
+    loss: float
+    elapsed: float
+    preview: Preview | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """The stylized layer, in the layer's own size and format."""
+
+    job: str
+    pixels: bytes = field(repr=False)
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job: str
+    code: str  # a protocol error code; "internal": ``message`` is the engine's own words, for the log
+    message: str
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    job: str
+
+
+ToWorker = JobRequest | Stop
+FromWorker = Ready | StepDone | JobResult | JobFailed | JobCancelled

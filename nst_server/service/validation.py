@@ -1,0 +1,83 @@
+"""A stylize request checked at the boundary, in the socket process, before the engine sees it.
+
+Cheap, and no TensorFlow or numpy: parameters, the layer's description and
+buffer length, each style file's size, format and dimensions (read from its
+header, never decoded here), and that neither image is too narrow for the
+network at the requested size.  protocol.verify has already held every frame
+and buffer to the server's limits.  What passes becomes a ``JobRequest`` for the
+worker (messages.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nst_server import images, schedule
+from nst_server.client import protocol
+from nst_server.client.protocol import Message, ProtocolError
+from nst_server.service.messages import JobRequest
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the server accepts; lower them to protect a small machine."""
+
+    max_pixels: int = protocol.MAX_PIXELS
+    max_buffer_bytes: int = protocol.MAX_BUFFER_BYTES
+    max_style_file_bytes: int = protocol.MAX_STYLE_FILE_BYTES
+    max_job_seconds: float = 3600.0
+
+
+NETWORK_MIN_SIDE = 16  # px: VGG pools four times before block5_conv1; a shorter side vanishes there (measured: 15 fails)
+
+
+def network_long_sides(params: dict[str, Any]) -> tuple[int, int]:
+    """Long sides (layer, style) of the smallest images the network sees with these parameters.
+
+    Mirrors methods.py: the seed method works at ``size``; multiscale starts at the
+    coarsest of schedule.scale_sizes and scales the style by ``style_scale``, at
+    least 16 px.  Every later scale is larger.
+    """
+    if params["method"] == "seed":
+        return params["size"], params["size"]
+    coarsest = schedule.scale_sizes(schedule.finest_size(params["preset"], params["size"]))[0]
+    return coarsest, max(NETWORK_MIN_SIDE, round(coarsest * params["style_scale"]))
+
+
+def check_network_size(what: str, width: int, height: int, long_side: int, params: dict[str, Any]) -> None:
+    """ProtocolError ``too_small`` when an image scaled to ``long_side`` has a side the network cannot take."""
+    short = min(schedule.long_side_shape(height, width, long_side))
+    if short < NETWORK_MIN_SIDE:
+        raise ProtocolError(
+            "too_small",
+            f"{what} ({width}x{height} px) is too narrow: at output detail {params['size']} and style scale "
+            f"{params['style_scale']:g} its short side would be {short} px, and the network needs at least "
+            f"{NETWORK_MIN_SIDE} px. Use a less elongated image, or a larger output detail or style scale.",
+        )
+
+
+def refusal(exc: images.ImageError) -> ProtocolError:
+    """The protocol's error for an image the server cannot use (in the socket process or the worker)."""
+    code = {images.ImageTooLarge: "too_large", images.BadPixels: "bad_image"}.get(type(exc), "bad_style_image")
+    return ProtocolError(code, str(exc))
+
+
+def validate_stylize(message: Message, limits: Limits = Limits()) -> JobRequest:
+    """Everything a stylize message carries, checked; ProtocolError names the first problem."""
+    fields = protocol.parse_stylize(message, limits.max_pixels)
+    pixels, style_files = message.buffers[0], message.buffers[1:]
+    protocol.check_buffer(fields.content, pixels, "layer")
+    layer_side, style_side = network_long_sides(fields.params)
+    check_network_size("the layer", fields.content.width, fields.content.height, layer_side, fields.params)
+    for (name, _), data in zip(fields.styles, style_files, strict=True):
+        if not data:
+            raise ProtocolError("bad_style_image", f"the style image file {name} is empty")
+        if len(data) > limits.max_style_file_bytes:
+            raise ProtocolError("too_large", f"the style file {name} is larger than {limits.max_style_file_bytes >> 20} MiB")
+        try:
+            width, height = images.read_header(data, name, limits.max_pixels)
+        except images.ImageError as exc:
+            raise refusal(exc) from None
+        check_network_size(f"the style image {name}", width, height, style_side, fields.params)
+    return JobRequest(fields.job, fields.content, pixels, tuple(style_files), tuple(fields.styles), fields.params)
