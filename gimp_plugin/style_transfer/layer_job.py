@@ -1,0 +1,145 @@
+"""One selected layer's job: the region to stylize, its live result layer, and the server job that fills it.
+
+The result layer appears at once above its source, named "... (styling…)",
+as a copy of the region; the server's previews refresh it, and the result
+replaces it with its final name and the provenance parasite.  With a selection
+it covers only the selection's bounds and carries a mask made from it.
+"""
+
+import time
+
+import hooks
+from gi.repository import Gimp
+from gimp_io import attach_provenance, layer_offsets, pixel_format, read_region, write_pixels
+from helpers import PluginError, UserCancelled, event_text, scale_nearest, user_message
+
+from nst_server.client import errors, events, protocol
+
+UNFINISHED = " (styling…)"
+PREVIEW_MIN_INTERVAL_S = 1.0  # at most one live-preview refresh a second: GIMP stays smooth
+
+
+class LayerJob:
+    def __init__(self, image, source, region: tuple[int, int, int, int], fmt: tuple[str, str]) -> None:
+        self.image, self.source = image, source
+        self.x, self.y, self.width, self.height = region
+        self.fmt = fmt
+        self.desc = protocol.ImageDesc(self.width, self.height, fmt[1])
+        self.pixels = read_region(source, self.x, self.y, self.width, self.height, fmt[0])
+        self.layer = None
+        self.alpha = None
+        self.name = source.get_name()
+        self.final_name = self.name
+        self._control = self._progress = None
+        self._lead = ""
+        self._last_preview = 0.0
+
+    @property
+    def region(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.width, self.height
+
+    def create_layer(self, final_name: str, with_mask: bool) -> None:
+        """The result layer, right away: above the source (a group's result above the group)."""
+        image, source = self.image, self.source
+        layer_type = (Gimp.ImageType.RGBA_IMAGE if image.get_base_type() == Gimp.ImageBaseType.RGB
+                      else Gimp.ImageType.GRAYA_IMAGE)
+        self.final_name = final_name
+        layer = Gimp.Layer.new(image, final_name + UNFINISHED, self.width, self.height, layer_type, 100.0,
+                               Gimp.LayerMode.NORMAL)
+        self.layer = layer
+        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
+        ox, oy = layer_offsets(source)
+        layer.set_offsets(ox + self.x, oy + self.y)
+        write_pixels(layer, self.width, self.height, self.fmt[0], self.pixels)
+        if with_mask:
+            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+        hooks.trace("created", layer)
+
+    def run(self, conn, styles: list[protocol.StyleImage], params: dict, control, progress, lead: str) -> bytes:
+        """Send the job and follow it to its result: progress text, live previews, Stop and Cancel."""
+        control.new_job(conn)
+        self._control, self._progress, self._lead, self._last_preview = control, progress, lead, 0.0
+        try:
+            return conn.stylize(self.pixels, self.desc, styles, params, on_event=self._on_event)
+        except errors.ClientError as exc:
+            if exc.code == "cancelled" and control.requested == "cancel":
+                raise UserCancelled() from None
+            raise PluginError(user_message(exc)) from None
+
+    def _on_event(self, event: events.Event) -> None:
+        control, progress = self._control, self._progress
+        control.seen(event.job)
+        if isinstance(event, events.Preview):
+            now = time.monotonic()
+            if now - self._last_preview >= PREVIEW_MIN_INTERVAL_S and control.requested is None:
+                self._last_preview = now
+                self.show_preview(event.image, event.pixels)
+            hooks.press_after_preview(control)
+            progress.pump()
+            return
+        said = event_text(self._lead, event)
+        if said is None:
+            Gimp.progress_pulse()
+            progress.pump()
+            return
+        text, fraction = said
+        Gimp.progress_set_text(text)
+        if isinstance(event, events.Progress):
+            Gimp.progress_update(fraction)
+        else:
+            hooks.trace("queue", None, position=event.queue_position, text=text)
+        progress.update(text, fraction)
+
+    def show_preview(self, preview: protocol.ImageDesc, data: bytes) -> None:
+        if self.layer is None or not self.layer.is_valid() or not self.source.is_valid():
+            return
+        scaled = scale_nearest(data, preview.width, preview.height, 3, self.width, self.height)
+        if self.alpha is None:  # the source's alpha, so that a cut-out stays cut out while it is styled
+            self.alpha = read_region(self.source, self.x, self.y, self.width, self.height, "R'G'B'A u8")[3::4]
+        rgba = bytearray(self.width * self.height * 4)
+        for channel in range(3):
+            rgba[channel::4] = scaled[channel::3]
+        rgba[3::4] = self.alpha
+        write_pixels(self.layer, self.width, self.height, "R'G'B'A u8", bytes(rgba))
+        Gimp.displays_flush()
+        hooks.trace("preview", self.layer)
+
+    def finish(self, result: bytes, record: dict) -> None:
+        if not (self.layer is not None and self.layer.is_valid()):
+            raise PluginError(f"The result layer of '{self.name}' was deleted while it was being made.")
+        write_pixels(self.layer, self.width, self.height, self.fmt[0], result)
+        self.layer.set_name(self.final_name)
+        attach_provenance(self.layer, record)
+        hooks.trace("final", self.layer)
+
+    def remove(self) -> None:
+        if self.layer is not None and self.layer.is_valid():
+            self.image.remove_layer(self.layer)
+            hooks.trace("removed", None)
+        self.layer = None
+
+
+def target_regions(image, drawables) -> list[tuple]:
+    """(layer, (x, y, width, height)) of each selected layer: the part the selection covers, in layer coordinates."""
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        raise PluginError("Indexed images cannot be stylized. Convert the image first: "
+                          "Image > Mode > RGB (or Grayscale), then try again.")
+    layers = [d for d in drawables if isinstance(d, Gimp.Layer)]
+    if not layers or len(layers) != len(drawables):
+        raise PluginError("Select one or more layers (or layer groups) to stylize; masks and channels cannot be.")
+    regions = []
+    for layer in layers:
+        ok, x, y, width, height = layer.mask_intersect()
+        if ok and width > 0 and height > 0:
+            regions.append((layer, (x, y, width, height)))
+    if not regions:
+        raise PluginError("The selection does not touch the selected layers: select an area on them, "
+                          "or Select > None to stylize whole layers.")
+    return regions
+
+
+def layer_jobs(image, drawables) -> tuple[list[LayerJob], bool]:
+    """A job for each selected layer, with the part the selection covers; and whether there is a selection."""
+    regions = target_regions(image, drawables)
+    fmt = pixel_format(image)
+    return [LayerJob(image, layer, region, fmt) for layer, region in regions], not Gimp.Selection.is_empty(image)

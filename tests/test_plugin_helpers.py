@@ -1,0 +1,129 @@
+"""The plug-in's pure helpers (gimp_plugin/style_transfer/helpers.py), without GIMP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from nst_server.client import estimate, events, protocol
+from nst_server.client.protocol import ImageDesc
+from tests.conftest import REPO
+
+PLUGIN_DIR = REPO / "gimp_plugin" / "style_transfer"
+sys.path.insert(0, str(PLUGIN_DIR))
+import helpers  # noqa: E402
+
+SPEED = {"precision": "bfloat16", "seconds_per_megapixel_step": {"float32": 2.0, "bfloat16": 1.0}, "fixed_seconds": 0.5}
+ARGS = {"strength": 70, "preset": "preview", "preserve-colors": True, "style-scale": 1.5, "seed": 7, "size": 0,
+        "steps": 0, "second-style-weight": 30}
+
+
+def test_the_helpers_need_neither_gimp_nor_pyzmq():
+    code = ("import sys; sys.modules['zmq'] = None; sys.modules['gi'] = None; sys.path.insert(0, sys.argv[1]); "
+            "sys.path.insert(0, sys.argv[2]); import helpers; print('ok')")
+    result = subprocess.run([sys.executable, "-I", "-c", code, str(PLUGIN_DIR), str(REPO)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_server_gets_the_dialogs_arguments_as_its_parameters():
+    params = helpers.server_params(ARGS, helpers.extra_params('{"backbone": "vgg16"}'))
+    assert params == {"preset": "preview", "strength": 70, "preserve_colors": "luminance", "style_scale": 1.5,
+                      "steps": 0, "seed": 7, "backbone": "vgg16"}
+    assert protocol.validate_params({**params, "size": 64})["backbone"] == "vgg16"  # all of them are the server's
+    assert helpers.server_params({**ARGS, "preserve-colors": False}, {})["preserve_colors"] == "off"
+    assert helpers.extra_params(None) == {} and helpers.extra_params("") == {}
+    for bad in ("{not json", "[1, 2]"):
+        with pytest.raises(helpers.PluginError, match=helpers.EXTRA_PARAMS_ENV):
+            helpers.extra_params(bad)
+
+
+def test_two_styles_share_the_blend():
+    assert helpers.blend_weights(30, second=True) == [0.7, 0.3]
+    assert helpers.blend_weights(30, second=False) == [1.0]
+    assert helpers.blend_weights(0, second=True) == [1.0]  # a second style with no share is left out
+    assert helpers.blended_name(["starry", "Photo style"]) == "starry + Photo style"
+
+
+def test_detail_and_the_estimate_the_dialog_shows():
+    size, seconds = helpers.detail_for(2400, 1800, ARGS, "auto", SPEED)
+    assert size == estimate.auto_detail(SPEED, 1800, 2400, "preview") and seconds <= estimate.BUDGET_S["preview"]
+    assert helpers.detail_for(2400, 1800, {**ARGS, "size": 300}, "auto", SPEED)[0] == 300
+    # Without the server's speed: its default detail, at most the layer's own size, and no estimate.
+    assert helpers.detail_for(2400, 1800, ARGS, "auto", None) == (protocol.PARAMETERS["size"].default, None)
+    assert helpers.detail_for(80, 60, ARGS, "auto", None) == (80, None)
+    text = helpers.estimate_text([(2400, 1800), (80, 60)], ARGS, "auto", SPEED, waiting=False)
+    assert text.startswith("Estimated time: 2 layers: about ") and f"/{80} px (automatic: the most that fits in 15 s)" in text
+    assert "asking" in helpers.estimate_text([(80, 60)], ARGS, "auto", None, waiting=True)
+    assert helpers.estimate_text([(80, 60)], ARGS, "auto", None, waiting=False).endswith("automatic detail works at 512 px")
+    assert helpers.planned_text(512, 40.0) == "512 px, about 40 s" and helpers.planned_text(512, None) == "512 px"
+    assert helpers.layer_lead(1, 3) == "Style transfer (2/3) " and helpers.layer_lead(0, 1) == "Style transfer "
+
+
+def test_what_a_jobs_events_say():
+    lead = "Style transfer "
+    assert helpers.event_text(lead, events.Accepted("j", 1)) is None
+    assert helpers.event_text(lead, events.KeepAlive("j", 3)) == \
+        ("Style transfer waiting: the server is busy, position 3 in the queue", None)
+    assert helpers.event_text(lead, events.Progress("j", 5, 20)) == ("Style transfer step 5 of 20", 0.25)
+    assert helpers.event_text(lead, events.Preview("j", ImageDesc(1, 1, "RGB8"), b"abc")) is None
+
+
+def test_failures_become_sentences_that_say_what_to_do():
+    from nst_server.client.errors import ClientError, ServerStopped
+
+    assert "python3 install.py --weights FILE" in helpers.user_message(ClientError("VGG16 weights are missing.",
+                                                                                   "weights_missing"))
+    said = "The VGG19 weights are not installed: run 'python3 install.py'."
+    assert helpers.user_message(ClientError(said, "weights_missing")) == said
+    assert helpers.user_message(ClientError("cannot read s.png", "bad_style_image")).startswith(
+        "The style image cannot be read")
+    assert "Wait until the other job is done" in helpers.user_message(ClientError("full", "busy"))
+    assert helpers.user_message(ServerStopped("The server stopped answering.")) == "The server stopped answering."
+    assert helpers.user_message(ClientError("odd", "internal")) == "Style transfer failed: odd"
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def cancel(self, job: str) -> None:
+        self.sent.append(("cancel", job))
+
+    def finish(self, job: str) -> None:
+        self.sent.append(("finish", job))
+
+
+def test_stop_and_cancel_reach_the_job_once_it_is_known():
+    conn, heard = FakeConnection(), []
+    control = helpers.JobControl(on_job=heard.append)
+    control.new_job(conn)
+    control.press_stop()  # before the server has named the job: held back
+    assert conn.sent == []
+    control.seen("job-1")
+    control.seen("job-1")
+    assert conn.sent == [("finish", "job-1")] and heard == ["job-1"]
+    control.press_stop()  # once is enough
+    control.press_cancel()  # Cancel still wins over a Stop
+    control.press_cancel()
+    assert conn.sent == [("finish", "job-1"), ("cancel", "job-1")] and control.requested == "cancel"
+    control.new_job(conn)  # the next layer's job: a new id, the request stands
+    control.seen("job-2")
+    assert conn.sent[-1] == ("cancel", "job-2")
+
+
+def test_the_provenance_record():
+    styles = [{"file": "/s/starry.jpg", "weight": 0.7}, {"layer": "Photo style", "layer_id": 4, "weight": 0.3}]
+    record = helpers.provenance_record("Photo", styles, {"size": 64}, ARGS, (1, 2, 30, 40), stopped_early=True,
+                                       estimate_seconds=12.5, speed=SPEED, elapsed=10.0)
+    assert record["style"] == {"file": "/s/starry.jpg"} and record["styles"] == styles
+    assert record["region"] == [1, 2, 30, 40] and record["stopped_early"] is True
+    assert record["estimate"] == {"seconds": 12.5, "automatic": True, "speed": SPEED, "elapsed": 10.0}
+    assert record["source"] == "Photo" and record["params"] == {"size": 64} and record["args"] == ARGS
+
+
+def test_nearest_neighbour_scaling():
+    two_by_one = bytes([1, 2, 3, 4, 5, 6])  # two RGB pixels side by side
+    assert helpers.scale_nearest(two_by_one, 2, 1, 3, 4, 2) == bytes([1, 2, 3] * 2 + [4, 5, 6] * 2) * 2
+    assert helpers.scale_nearest(two_by_one, 2, 1, 3, 1, 1) == bytes([1, 2, 3])
