@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("nst_server")
 
 PREVIEW_INTERVAL_S = 2.0
-PREVIEW_LONG_SIDE = 256
 
 
 @dataclass
@@ -63,20 +62,53 @@ def run(engine: StyleTransferEngine, request: messages.JobRequest, progress: Pro
     return images.array_to_pixels(desc, result)
 
 
-def make_preview(image: Any) -> messages.Preview:
-    """A small 8-bit RGB copy of the current image, for a live preview in the client."""
+def make_preview(image: Any, long_side: int, layer: ImageDesc) -> messages.Preview:
+    """An 8-bit RGB copy of the current image for the client's live preview: at the layer's own size when
+    ``long_side`` reaches it (what the plug-in asks for: it shows the preview in the layer as it is), else
+    scaled down to fit ``long_side`` (never up)."""
+    from PIL import Image
+
     from nst_server.features import resize_long_side
 
-    if max(image.shape[:2]) > PREVIEW_LONG_SIDE:
-        image = resize_long_side(image, PREVIEW_LONG_SIDE)
-    pixels = images.to_uint8(image)
+    if long_side >= max(layer.width, layer.height):
+        pixels = images.to_uint8(image)
+        if pixels.shape[:2] != (layer.height, layer.width):  # as the result will be; bilinear is plenty here
+            pixels = np.asarray(Image.fromarray(pixels).resize((layer.width, layer.height), Image.BILINEAR))
+    else:
+        pixels = images.to_uint8(resize_long_side(image, long_side) if max(image.shape[:2]) > long_side else image)
     return messages.Preview(ImageDesc(pixels.shape[1], pixels.shape[0], "RGB8"), pixels.tobytes())
+
+
+def reporter(conn: Connection, cancel: Any, finish: Any, request: messages.JobRequest,
+             interval: float) -> ProgressCallback:
+    """The engine's progress callback for one job: it stops the run when asked (cancel, finish) and sends a
+    step now and then, with a preview every few seconds."""
+    from nst_server.engine import Cancelled, FinishNow
+
+    last = last_preview = time.monotonic()
+
+    def progress(p) -> None:
+        nonlocal last, last_preview
+        if cancel.is_set():
+            raise Cancelled()
+        if finish.is_set():
+            raise FinishNow()
+        now = time.monotonic()
+        if p.step == p.total or now - last >= interval:
+            last = now
+            preview = None
+            if p.current is not None and request.preview_long_side and now - last_preview >= PREVIEW_INTERVAL_S:
+                last_preview = now
+                preview = make_preview(p.current(), request.preview_long_side, request.content)
+            conn.send(messages.StepDone(request.job, p.step, p.total, p.loss, p.elapsed, preview))
+
+    return progress
 
 
 def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, str], progress_interval: float) -> None:
     """The worker process's loop, until ``Stop``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from nst_server.engine import Cancelled, FinishNow, StyleTransferEngine
+    from nst_server.engine import Cancelled, StyleTransferEngine
     from nst_server.weights import WeightsMissing
 
     engine = StyleTransferEngine(weights_files)
@@ -94,26 +126,9 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
         if isinstance(request, messages.Stop):
             return
         job = request.job
-        last = last_preview = time.monotonic()
-
-        def progress(p, job=job) -> None:
-            nonlocal last, last_preview
-            if cancel.is_set():
-                raise Cancelled()
-            if finish.is_set():
-                raise FinishNow()
-            now = time.monotonic()
-            if p.step == p.total or now - last >= progress_interval:
-                last = now
-                preview = None
-                if p.current is not None and now - last_preview >= PREVIEW_INTERVAL_S:
-                    last_preview = now
-                    preview = make_preview(p.current())
-                conn.send(messages.StepDone(job, p.step, p.total, p.loss, p.elapsed, preview))
-
         started = time.monotonic()
         try:
-            pixels = run(engine, request, progress)
+            pixels = run(engine, request, reporter(conn, cancel, finish, request, progress_interval))
         except Cancelled:
             conn.send(messages.JobCancelled(job))
         except WeightsMissing as exc:

@@ -127,3 +127,17 @@ def test_nearest_neighbour_scaling():
     two_by_one = bytes([1, 2, 3, 4, 5, 6])  # two RGB pixels side by side
     assert helpers.scale_nearest(two_by_one, 2, 1, 3, 4, 2) == bytes([1, 2, 3] * 2 + [4, 5, 6] * 2) * 2
     assert helpers.scale_nearest(two_by_one, 2, 1, 3, 1, 1) == bytes([1, 2, 3])
+
+
+def test_the_alpha_stays_in_the_plugin_and_goes_back_under_the_colours():
+    rgba8 = bytes([10, 20, 30, 0, 40, 50, 60, 255])
+    assert helpers.without_alpha(rgba8, 1) == bytes([10, 20, 30, 40, 50, 60])
+    assert helpers.with_alpha(bytes([1, 2, 3, 4, 5, 6]), rgba8, 1) == bytes([1, 2, 3, 0, 4, 5, 6, 255])
+    import struct
+
+    rgba32 = struct.pack("<8f", 0.1, 0.2, 0.3, 0.0, 0.4, 0.5, 0.6, 1.0)  # float samples: four bytes each
+    assert helpers.without_alpha(rgba32, 4) == struct.pack("<6f", 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    assert struct.unpack("<8f", helpers.with_alpha(struct.pack("<6f", 1, 2, 3, 4, 5, 6), rgba32, 4)) == \
+        (1.0, 2.0, 3.0, 0.0, 4.0, 5.0, 6.0, 1.0)
+    with pytest.raises(ValueError):
+        helpers.with_alpha(bytes(5), rgba8, 1)

@@ -118,6 +118,20 @@ def test_image_description_and_buffer_length():
     assert err.value.code == "bad_image"
 
 
+def test_the_preview_size_a_client_asks_for_is_checked():
+    message = protocol.Message(protocol.new_header(protocol.STYLIZE, job="j", content={"width": 4, "height": 2,
+                               "format": "RGB8"}, styles=[{"name": "s.png", "weight": 1.0}]), [bytes(24), b"png"])
+    assert protocol.parse_stylize(message).preview_long_side == protocol.PREVIEW_LONG_SIDE  # as before it existed
+    for good in (0, 4, protocol.MAX_SIDE):
+        message.header["preview_long_side"] = good
+        assert protocol.parse_stylize(message).preview_long_side == good
+    for bad in (-1, protocol.MAX_SIDE + 1, 2.5, True, "4", [4]):
+        message.header["preview_long_side"] = bad
+        with pytest.raises(ProtocolError) as err:
+            protocol.parse_stylize(message)
+        assert err.value.code == "bad_message" and "preview_long_side" in err.value.message
+
+
 @settings(max_examples=int(os.environ.get("NST_FUZZ_EXAMPLES", "1000")), deadline=None)
 @given(st.lists(st.binary(max_size=64), max_size=10))
 def test_random_frames_never_crash_the_parser(frames):

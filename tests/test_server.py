@@ -186,3 +186,39 @@ def test_long_jobs_send_small_previews_of_the_image_so_far(conn):
     assert pdesc.format == "RGB8" and max(pdesc.width, pdesc.height) <= 256
     assert (pdesc.width, pdesc.height) == (160, 120)  # the working size here, under the preview limit
     assert len(data) == 160 * 120 * 3
+
+
+def test_an_rgb_layer_comes_back_rgb_with_the_colours_of_its_rgba_twin(conn):
+    """The plug-in keeps a layer's alpha and sends its colours: the server's answer is the same either way."""
+    desc, rgba = layer(32, 24)
+    rgb = np.frombuffer(rgba, np.uint8).reshape(24, 32, 4)[..., :3].tobytes()
+    from_rgba = conn.stylize(rgba, desc, [style_file()], SMALL)
+    from_rgb = conn.stylize(rgb, protocol.ImageDesc(32, 24, "RGB8"), [style_file()], SMALL)
+    assert np.frombuffer(from_rgba, np.uint8).reshape(24, 32, 4)[..., :3].tobytes() == from_rgb
+
+
+def test_previews_come_at_the_size_the_client_asks_for(conn):
+    """The plug-in asks for its layer's own size: the preview fills the layer as it is, whatever the working
+    size (here 48 px for a 150x100 layer); 0 asks for none."""
+    desc, pixels = layer(150, 100)
+    previews = []
+
+    def stop_at_first_preview(event):
+        if isinstance(event, client_events.Preview):
+            previews.append(event)
+            conn.finish(event.job)
+
+    conn.stylize(pixels, desc, [style_file()], {**ENDLESS, "size": 48}, on_event=stop_at_first_preview,
+                 preview_long_side=150)
+    assert previews and (previews[0].image.width, previews[0].image.height) == (150, 100)
+    assert previews[0].image.format == "RGB8" and len(previews[0].pixels) == 150 * 100 * 3
+    seen = []
+
+    def stop_after_three_seconds(event):
+        seen.append(event)
+        if isinstance(event, client_events.Progress) and event.elapsed and event.elapsed > 3:
+            conn.finish(event.job)
+
+    conn.stylize(pixels, desc, [style_file()], {**ENDLESS, "size": 48}, on_event=stop_after_three_seconds,
+                 preview_long_side=0)
+    assert seen and not any(isinstance(e, client_events.Preview) for e in seen)

@@ -17,10 +17,11 @@ PARASITE_NAME = "gimp-style-transfer-parameters"
 
 # --- pixels --------------------------------------------------------------------------------
 def pixel_format(image) -> tuple[str, str]:
-    """(babl format, protocol format): float when the image is deeper than 8 bits, so nothing is lost."""
+    """(babl format the plug-in reads and writes, with alpha; protocol format it sends, without): float when
+    the image is deeper than 8 bits, so nothing is lost."""
     if image.get_precision().value_nick.startswith("u8"):
-        return "R'G'B'A u8", "RGBA8"
-    return "R'G'B'A float", "RGBA32F"
+        return "R'G'B'A u8", "RGB8"
+    return "R'G'B'A float", "RGB32F"
 
 
 def layer_offsets(layer) -> tuple[int, int]:

@@ -4,6 +4,11 @@ The result layer appears at once above its source, named "... (styling…)",
 as a copy of the region; the server's previews refresh it, and the result
 replaces it with its final name and the provenance parasite.  With a selection
 it covers only the selection's bounds and carries a mask made from it.
+
+The region is read from GIMP once.  Its colours go to the server; its alpha
+stays here and is put back under the previews and the result.  Previews come
+at the layer's own size (a server from before that sends small ones, scaled
+up here).
 """
 
 import time
@@ -11,7 +16,7 @@ import time
 import hooks
 from gi.repository import Gimp
 from gimp_io import attach_provenance, layer_offsets, pixel_format, read_region, write_pixels
-from helpers import PluginError, UserCancelled, event_text, scale_nearest, user_message
+from helpers import PluginError, UserCancelled, event_text, scale_nearest, user_message, with_alpha, without_alpha
 
 from nst_server.client import errors, events, protocol
 
@@ -24,10 +29,10 @@ class LayerJob:
         self.image, self.source = image, source
         self.x, self.y, self.width, self.height = region
         self.fmt = fmt
-        self.desc = protocol.ImageDesc(self.width, self.height, fmt[1])
-        self.pixels = read_region(source, self.x, self.y, self.width, self.height, fmt[0])
+        self.desc = protocol.ImageDesc(self.width, self.height, fmt[1])  # what the server gets: no alpha
+        self.pixels = read_region(source, self.x, self.y, self.width, self.height, fmt[0])  # with alpha
         self.layer = None
-        self.alpha = None
+        self._preview_base = None  # 8-bit RGBA whose alpha goes under the previews
         self.name = source.get_name()
         self.final_name = self.name
         self._control = self._progress = None
@@ -56,11 +61,15 @@ class LayerJob:
         hooks.trace("created", layer)
 
     def run(self, conn, styles: list[protocol.StyleImage], params: dict, control, progress, lead: str) -> bytes:
-        """Send the job and follow it to its result: progress text, live previews, Stop and Cancel."""
+        """Send the job and follow it to its result (progress text, live previews, Stop and Cancel); returns
+        the result with the region's alpha, in the format it was read in."""
         control.new_job(conn)
         self._control, self._progress, self._lead, self._last_preview = control, progress, lead, 0.0
+        sample = self.desc.bytes_per_sample
         try:
-            return conn.stylize(self.pixels, self.desc, styles, params, on_event=self._on_event)
+            rgb = conn.stylize(without_alpha(self.pixels, sample), self.desc, styles, params, on_event=self._on_event,
+                               preview_long_side=max(self.width, self.height))
+            return with_alpha(rgb, self.pixels, sample)
         except errors.ClientError as exc:
             if exc.code == "cancelled" and control.requested == "cancel":
                 raise UserCancelled() from None
@@ -93,14 +102,12 @@ class LayerJob:
     def show_preview(self, preview: protocol.ImageDesc, data: bytes) -> None:
         if self.layer is None or not self.layer.is_valid() or not self.source.is_valid():
             return
-        scaled = scale_nearest(data, preview.width, preview.height, 3, self.width, self.height)
-        if self.alpha is None:  # the source's alpha, so that a cut-out stays cut out while it is styled
-            self.alpha = read_region(self.source, self.x, self.y, self.width, self.height, "R'G'B'A u8")[3::4]
-        rgba = bytearray(self.width * self.height * 4)
-        for channel in range(3):
-            rgba[channel::4] = scaled[channel::3]
-        rgba[3::4] = self.alpha
-        write_pixels(self.layer, self.width, self.height, "R'G'B'A u8", bytes(rgba))
+        if (preview.width, preview.height) != (self.width, self.height):
+            data = scale_nearest(data, preview.width, preview.height, 3, self.width, self.height)
+        if self._preview_base is None:  # the region's alpha, so that a cut-out stays cut out while it is styled
+            self._preview_base = self.pixels if self.fmt[0] == "R'G'B'A u8" else \
+                read_region(self.source, self.x, self.y, self.width, self.height, "R'G'B'A u8")
+        write_pixels(self.layer, self.width, self.height, "R'G'B'A u8", with_alpha(data, self._preview_base, 1))
         Gimp.displays_flush()
         hooks.trace("preview", self.layer)
 

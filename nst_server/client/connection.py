@@ -146,18 +146,23 @@ class Connection:
         params: dict[str, Any],
         on_event: Callable[[events.Event], None] | None = None,
         silence_timeout: float = 8.0,
+        preview_long_side: int | None = None,
     ) -> bytes:
         """Run one job and return the result's pixels (same size and format as ``pixels``).
 
         ``on_event`` sees the job's events as they come (accepted, keep-alive,
-        progress, preview: see events.py).  Raises ClientError when the job fails
-        and ServerStopped when the server is silent for ``silence_timeout`` seconds.
+        progress, preview: see events.py); previews fit ``preview_long_side``
+        (the layer's long side or more: they come at the layer's own size; 0:
+        none; None: the server's small default).  Raises ClientError when the job
+        fails and ServerStopped when the server is silent for ``silence_timeout`` seconds.
         """
         job = uuid.uuid4().hex
         header = protocol.new_header(
             protocol.STYLIZE, job=job, content=desc.to_json(), params=params,
             styles=[{"name": s.name, "weight": s.weight} for s in styles],
         )
+        if preview_long_side is not None:
+            header["preview_long_side"] = preview_long_side
         self.send(header, [pixels, *(s.data for s in styles)])
         for message in self._job_messages(job, silence_timeout):
             kind = message.type

@@ -495,12 +495,25 @@ def decode(
     return parse(verify(key, frames, max_buffer_bytes), allowed_types, replay_guard)
 
 
+PREVIEW_LONG_SIDE = 256  # px: previews for a client that does not say (clients before preview_long_side)
+
+
 @dataclass(frozen=True)
 class StylizeFields:
     job: str
     content: ImageDesc
     styles: list[tuple[str, float]]  # (name, blend weight) of each style file
     params: dict[str, Any]
+    preview_long_side: int = PREVIEW_LONG_SIDE  # 0: no previews; the layer's long side or more: at its size
+
+
+def parse_preview_long_side(raw: Any) -> int:
+    """The optional ``preview_long_side`` of a stylize header: a count of pixels up to MAX_SIDE."""
+    if raw is None:
+        return PREVIEW_LONG_SIDE
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_SIDE:
+        raise ProtocolError("bad_message", f"'preview_long_side' must be an integer from 0 to {MAX_SIDE}, got {shown(raw)}")
+    return raw
 
 
 def parse_stylize(message: Message, max_pixels: int = MAX_PIXELS) -> StylizeFields:
@@ -511,8 +524,9 @@ def parse_stylize(message: Message, max_pixels: int = MAX_PIXELS) -> StylizeFiel
     params = validate_params(header.get("params", {}))
     content = parse_image_desc(header.get("content"), "layer", max_pixels)
     styles = parse_styles(header.get("styles"), len(message.buffers) - 1)
+    preview_long_side = parse_preview_long_side(header.get("preview_long_side"))
     assert message.job is not None  # parse() checked it
-    return StylizeFields(message.job, content, styles, params)
+    return StylizeFields(message.job, content, styles, params, preview_long_side)
 
 
 def error_header(code: str, message: str, job: str | None = None) -> dict[str, Any]:

@@ -28,14 +28,15 @@ def self_test(plugin_dir: Path, timeout: float = 300.0) -> str:
         raise ClientError(f"{plugin_config.config_file(plugin_dir)} is missing; run 'python3 install.py'.", "not_installed")
     add_vendor_path(config, plugin_dir)
     width, height = 32, 24
-    desc = protocol.ImageDesc(width, height, "RGBA8")
-    pixels = bytes(c for y in range(height) for x in range(width) for c in (8 * x % 256, 10 * y % 256, 128, 255))
+    desc = protocol.ImageDesc(width, height, "RGB8")  # the plug-in keeps the alpha and sends the colours
+    pixels = bytes(c for y in range(height) for x in range(width) for c in (8 * x % 256, 10 * y % 256, 128))
     stripes = bytes(c for y in range(32) for x in range(32) for c in ((255, 200, 0) if (x + y) // 4 % 2 else (0, 40, 160)))
     style = protocol.StyleImage("stripes.png", encode_png(32, 32, stripes, 3))
     started = time.monotonic()
     via = "the stdio bridge" if uses_bridge(config) else "pyzmq"
     with open_connection(config, start_timeout=timeout) as conn:
-        result = conn.stylize(pixels, desc, [style], {"size": 32, "steps": 2, "seed": 1}, silence_timeout=60.0)
+        result = conn.stylize(pixels, desc, [style], {"size": 32, "steps": 2, "seed": 1}, silence_timeout=60.0,
+                              preview_long_side=max(width, height))
     changed = sum(abs(a - b) for a, b in zip(result, pixels, strict=True)) / len(pixels)
     if changed < 0.5:
         raise ClientError("the server sent the test image back unchanged", "self_test")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nst_server.client.protocol import ImageDesc
+from nst_server.client.protocol import PREVIEW_LONG_SIDE, ImageDesc
 
 
 # --- socket process -> worker ------------------------------------------------------------
@@ -28,6 +28,7 @@ class JobRequest:
     style_files: tuple[bytes, ...] = field(repr=False)
     styles: tuple[tuple[str, float], ...]  # (name, blend weight) of each style file
     params: dict[str, Any]  # every parameter, defaults filled in (protocol.validate_params)
+    preview_long_side: int = PREVIEW_LONG_SIDE  # previews fit this long side (0: none); the layer's own or more: its size
 
 
 @dataclass(frozen=True)

@@ -80,4 +80,5 @@ def validate_stylize(message: Message, limits: Limits = Limits()) -> JobRequest:
         except images.ImageError as exc:
             raise refusal(exc) from None
         check_network_size(f"the style image {name}", width, height, style_side, fields.params)
-    return JobRequest(fields.job, fields.content, pixels, tuple(style_files), tuple(fields.styles), fields.params)
+    return JobRequest(fields.job, fields.content, pixels, tuple(style_files), tuple(fields.styles), fields.params,
+                      fields.preview_long_side)
