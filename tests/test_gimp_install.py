@@ -197,3 +197,54 @@ def test_a_newer_gimp_copies_the_older_profile_and_the_plugin_still_uses_pyzmq(g
     assert any(line.startswith("OK    GIMP's Python (/usr/bin/python3) imports pyzmq") and f"a copy installed for it in "
                f"{vendor}" in line and line.endswith(f"for {home}/.config/GIMP/3.2") for line in lines)
     assert any(line.startswith("OK    GIMP 3.2 lists the plug-in") for line in lines)
+
+
+def test_an_install_from_before_the_restructure_is_upgraded_and_gimp_still_stylizes(gimp, ws):  # noqa: F811
+    """Issue 13: a user installed with the flat layout (install.py of the last commit before it moved), used it,
+    so its server still runs; 'git pull && python3 install.py' stops that server before replacing its code,
+    leaves no moved module behind (in the plug-in's folder or the server's environment), and GIMP's next job
+    runs through the new plug-in and a new server."""
+    from nst_server.installer.plugin_files import plugin_files
+    from tests.test_install import BEFORE_RESTRUCTURE, checkout_of
+
+    w = ws["ws"]
+    shutil.rmtree(gimp.outside(f"{w}/upgrade"), ignore_errors=True)
+    old_src = checkout_of(BEFORE_RESTRUCTURE, gimp.outside(f"{w}/upgrade/old-src"))
+    env = {"GIMP3_DIRECTORY": f"{w}/upgrade/profile", "NST_DATA_DIR": ws["data"], "NST_STATE_DIR": f"{w}/upgrade/state",
+           "NST_RUNTIME_DIR": f"{w}/upgrade/run"}
+    weights = f"{w}/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    plugin_dir = gimp.outside(f"{w}/upgrade/profile/plug-ins/style_transfer")
+    run_dir = gimp.outside(f"{w}/upgrade/run")
+
+    def install_py(src: str, *args: str):
+        result = gimp.run(["python3", f"{src}/install.py", *args], env, timeout=1800)
+        print(result.stdout[-3000:], result.stderr[-3000:])
+        return result
+
+    try:
+        old = install_py(f"{w}/upgrade/old-src", "--weights", weights)
+        assert old.returncode == 0
+        assert (plugin_dir / "nst_server/client.py").is_file() and (old_src / "nst_server/client.py").is_file()
+        used = install_py(f"{w}/upgrade/old-src", "--check")  # its round trip leaves the old server running
+        assert "came back stylized" in used.stdout
+        old_server = json.loads((run_dir / "server.json").read_text())["pid"]
+
+        new = install_py(ws["src"], "--weights", weights)
+        assert new.returncode == 0
+        assert f"stopped the running server (pid {old_server}) before updating it" in new.stdout
+        assert not (run_dir / "server.json").exists()
+        assert {p.relative_to(plugin_dir).as_posix() for p in plugin_dir.rglob("*.py")} == set(plugin_files())
+        venv_package = next(gimp.outside(f"{ws['data']}/venv/lib").glob("python3*/site-packages/nst_server"))
+        assert (venv_package / "service/server.py").is_file()
+        assert not [name for name in ("client.py", "server.py", "bridge.py", "link.py", "protocol.py")
+                    if (venv_package / name).exists()]
+
+        job = prepare(gimp, ws, "upgrade/job", ["single"], QUICK)
+        result = gimp.run(gimp_argv(ws), {**env, "NST_E2E_DIR": f"{w}/upgrade/job", "NST_OFFLINE": "1"}, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        case = load_report(job)["single"]
+        assert case["status"] == "success", case["message"]
+        assert changed(rgba(case, layer(case, f"Photo ({STYLE})")), rgba(case, layer(case, "Photo"))) > 2
+        assert json.loads((run_dir / "server.json").read_text())["pid"] != old_server  # a new server, started by GIMP
+    finally:
+        stop_server(run_dir)

@@ -323,3 +323,93 @@ def test_the_installer_shows_no_library_log_lines_and_says_offline_once(tmp_path
     library = [line for line in said.splitlines() if LIBRARY_LINE.match(line.encode()) or "absl" in line
                or "oneDNN" in line or "cuda" in line.lower()]
     assert not library, library
+
+
+# ------------------------------------------------------------------------------------------- upgrade path
+
+BEFORE_RESTRUCTURE = "f59507d"  # the last commit whose install.py laid the plug-in out flat (issue 13)
+
+
+def checkout_of(commit: str, dest: Path) -> Path:
+    """This repository's files at ``commit`` (from its history, as a user's clone has them before 'git pull')."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True)
+    if archive.returncode != 0:
+        pytest.fail(f"commit {commit} is not in this checkout's history ({archive.stderr.decode().strip()}): "
+                    "the upgrade test needs it; 'git fetch --unshallow' gets it")
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def test_an_install_from_before_the_restructure_keeps_working_after_installing_again(tmp_path, home_weights):
+    """Issue 13: 'git pull && python3 install.py' over an install made by the old flat layout. What moved is
+    gone from the plug-in's folder (so nothing old shadows the new client package), the old server.json is
+    read and rewritten, and a job runs through the real server with the plug-in's own modules."""
+    old_repo = checkout_of(BEFORE_RESTRUCTURE, tmp_path / "old")
+    home = tmp_path / "home"
+    (home / ".config/GIMP/3.0").mkdir(parents=True)
+    plugin_dir = home / ".config/GIMP/3.0/plug-ins/style_transfer"
+    args = ("--server-python", str(REPO / ".venv/bin/python"), "--weights", str(home_weights))
+    old = subprocess.run([sys.executable, str(old_repo / "install.py"), *args], env=home_env(home), cwd=home,
+                         capture_output=True, text=True, timeout=600)
+    assert old.returncode == 0, old.stdout[-3000:] + old.stderr[-3000:]
+    old_files = {p.relative_to(plugin_dir).as_posix() for p in plugin_dir.rglob("*.py")}
+    assert {"nst_server/client.py", "nst_server/protocol.py", "nst_server/bridge_client.py"} <= old_files
+    old_config = json.loads((plugin_dir / "server.json").read_text())
+    assert old_config["bridge"][-1] == "nst_server.bridge"  # a module that has moved since
+
+    from nst_server.client import config as plugin_config
+    from nst_server.installer.plugin_files import plugin_files
+
+    read = plugin_config.read(plugin_dir)  # what the new plug-in makes of the old file, before install.py runs
+    assert read is not None and read.command == tuple(old_config["command"]) and read.vendor == old_config.get("vendor")
+
+    try:
+        new = run_install(home, *args)
+        assert new.returncode == 0, new.stderr
+        files = {p.relative_to(plugin_dir).as_posix() for p in plugin_dir.rglob("*.py")}
+        assert files == set(plugin_files())  # the new files, and nothing that moved away
+        for path, source in plugin_files().items():
+            assert (plugin_dir / path).read_bytes() == source.read_bytes(), path
+        config = plugin_config.read(plugin_dir)
+        assert config is not None and config.command == tuple(old_config["command"])
+        assert config.bridge is not None and config.bridge[-1] == "nst_server.service.bridge"
+        # GIMP's Python (here the system's) imports the client package from the plug-in's folder, not a stale module.
+        probe = subprocess.run([SYSTEM_PYTHON, "-I", "-c", IMPORT_CLIENT, str(plugin_dir), "no-pyzmq"],
+                               capture_output=True, text=True)
+        assert probe.returncode == 0, probe.stderr
+        assert probe.stdout.startswith(str(plugin_dir / "nst_server/client/__init__.py")), probe.stdout
+        check = run_install(home, "--check")
+        assert "OK    round trip: a 32x24 test image went to the server through pyzmq and came back stylized" in \
+            check.stdout, check.stdout
+        again = run_install(home, *args)
+        assert again.returncode == 0 and "is already installed" in again.stdout
+    finally:
+        stop_server(home)
+
+
+def test_the_installer_stops_a_running_server_but_not_a_process_named_by_a_stale_file(tmp_path, home_weights):
+    """install.py stops the running server before it replaces the server's code (the plug-in starts the new one),
+    but only a server that holds its lock: the pid in a runtime file left by a killed one may be anyone's now."""
+    from nst_server.client import runtime
+    from nst_server.installer.server_env import stop_running_server
+    from tests.support.servers import ServerProcess
+
+    server = ServerProcess(tmp_path / "live", home_weights)
+    try:
+        server.connect().close()
+        assert stop_running_server(server.runtime_dir) == server.process.pid
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.stop()
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        run_dir = tmp_path / "stale"
+        run_dir.mkdir()
+        (run_dir / runtime.LOCK_FILE).touch()  # no one holds it
+        runtime.write_runtime_info(runtime.RuntimeInfo("ipc:///nowhere", b"k" * 32, other.pid, "gone"), run_dir)
+        assert stop_running_server(run_dir) is None
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

@@ -12,11 +12,14 @@ Standard library only.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from nst_server.client import paths
+from nst_server.client import paths, runtime
 from nst_server.installer import REPO, quiet, server_python
 from nst_server.installer.gimps import host_platform
 from nst_server.installer.quiet import say
@@ -42,6 +45,44 @@ def source_digest(gpu: bool, prerelease: bool = False) -> str:
     return digest.hexdigest()
 
 
+def server_holds_its_lock(runtime_dir: Path | None = None) -> bool:
+    """Whether a server holds the lock in its runtime folder (POSIX): a runtime file left by a server that was
+    killed names a pid that may since belong to another process."""
+    import fcntl
+
+    try:
+        fd = os.open(runtime.runtime_file(runtime_dir).with_name(runtime.LOCK_FILE), os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock if it was taken here
+    return False
+
+
+def stop_running_server(runtime_dir: Path | None = None) -> int | None:
+    """Stop the local server whose runtime file is in ``runtime_dir`` (the default one), if one runs (not a
+    remote one; not on Windows); its pid, if one was stopped."""
+    info = runtime.read_runtime_info(runtime_dir)
+    if info is None or info.curve_server_key or not hasattr(signal, "SIGKILL") or not server_holds_its_lock(runtime_dir):
+        return None
+    try:
+        os.kill(info.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(info.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    return info.pid
+
+
 def make_venv(python: Path | str, venv: Path, clear: bool = False) -> None:
     if not server_python.makes_venvs(python):
         raise SystemExit(f"[install] this Python ({python}) cannot create virtual environments. On Debian or Ubuntu: "
@@ -61,6 +102,10 @@ def install_server_env(venv: Path, gpu: bool = False, allow_prerelease: bool = F
     if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
         say(f"the server's Python environment is up to date ({venv})")
         return python
+    # A server started from the code about to be replaced would go on with it, and its worker, started anew
+    # after a crash, would load the new code beside the old: the plug-in starts the new one on its next job.
+    if (pid := stop_running_server()) is not None:
+        say(f"stopped the running server (pid {pid}) before updating it; GIMP's next job starts the new one")
     current = (server_python.venv_base_version(venv), python) if python.exists() else server_python.this_python()
     if not python.exists() or current[0] is None:
         make_venv(sys.executable, venv, clear=python.exists())

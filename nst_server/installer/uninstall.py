@@ -5,10 +5,7 @@ Standard library only.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import time
 from pathlib import Path
 
 from nst_server.client import paths, runtime
@@ -16,23 +13,7 @@ from nst_server.installer.gimp_python import vendor_root
 from nst_server.installer.gimps import Profile, profile_candidates, profile_kind
 from nst_server.installer.plugin_files import MARKER
 from nst_server.installer.quiet import say
-
-
-def stop_running_server(runtime_dir: Path | None = None) -> None:
-    info = runtime.read_runtime_info(runtime_dir)
-    if info is None or info.curve_server_key or not hasattr(signal, "SIGKILL"):
-        return
-    try:
-        os.kill(info.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            os.kill(info.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
+from nst_server.installer.server_env import stop_running_server
 
 
 def remove_empty_parents(path: Path, stop: Path) -> None:
