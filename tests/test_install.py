@@ -334,6 +334,9 @@ def checkout_of(commit: str, dest: Path) -> Path:
     """This repository's files at ``commit`` (from its history, as a user's clone has them before 'git pull')."""
     dest.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True)
+    if archive.returncode != 0 and (REPO / ".git" / "shallow").exists():  # a shallow clone: its origin has it
+        subprocess.run(["git", "-C", str(REPO), "fetch", "--quiet", "--unshallow"], capture_output=True, timeout=300)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True)
     if archive.returncode != 0:
         pytest.fail(f"commit {commit} is not in this checkout's history ({archive.stderr.decode().strip()}): "
                     "the upgrade test needs it; 'git fetch --unshallow' gets it")
