@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from nst_server import paths
+from nst_server.client import paths
 
 if TYPE_CHECKING:
     from nst_server.engine import StyleTransferEngine

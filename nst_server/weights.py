@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nst_server import paths
+from nst_server.client import paths
 
 _KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications"
 
