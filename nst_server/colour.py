@@ -23,19 +23,33 @@ def with_chroma_of(luma_source: np.ndarray, chroma_source: np.ndarray) -> np.nda
     return np.clip(yiq @ _YIQ_TO_RGB.T, 0.0, 1.0).astype(np.float32)
 
 
-def match_colours(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Recolour ``source`` so that its colour mean and covariance match ``reference``'s (linear map)."""
+def palette(images: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Colour mean (3,) and covariance (3, 3) of (H, W, 3) images blended by weight, as if their pixels were pooled."""
+    total = sum(w for _, w in images)
+    means = [image.reshape(-1, 3).astype(np.float64).mean(0) for image, _ in images]
+    mean = sum(w * m for (_, w), m in zip(images, means, strict=True)) / total
+    second = sum(w * np.einsum("ni,nj->ij", px := image.reshape(-1, 3).astype(np.float64), px) / len(px)
+                 for image, w in images) / total
+    return mean, second - np.outer(mean, mean)
+
+
+def recolour(source: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Recolour ``source`` so that its colour mean and covariance become ``mean`` and ``cov`` (linear map)."""
     src = source.reshape(-1, 3).astype(np.float64)
-    ref = reference.reshape(-1, 3).astype(np.float64)
-    mu_s, mu_r = src.mean(0), ref.mean(0)
+    mu_s = src.mean(0)
     cov_s = np.cov(src, rowvar=False) + 1e-5 * np.eye(3)
-    cov_r = np.cov(ref, rowvar=False) + 1e-5 * np.eye(3)
-    # Map through the symmetric square roots: x -> cov_r^1/2 cov_s^-1/2 (x - mu_s) + mu_r.
+
+    # Map through the symmetric square roots: x -> cov^1/2 cov_s^-1/2 (x - mu_s) + mean.
     def sqrtm(m: np.ndarray, inverse: bool = False) -> np.ndarray:
         vals, vecs = np.linalg.eigh(m)
         vals = np.clip(vals, 1e-8, None) ** (-0.5 if inverse else 0.5)
         return (vecs * vals) @ vecs.T
 
-    transform = sqrtm(cov_r) @ sqrtm(cov_s, inverse=True)
-    out = (src - mu_s) @ transform.T + mu_r
+    transform = sqrtm(cov + 1e-5 * np.eye(3)) @ sqrtm(cov_s, inverse=True)
+    out = (src - mu_s) @ transform.T + mean
     return np.clip(out, 0.0, 1.0).reshape(source.shape).astype(np.float32)
+
+
+def match_colours(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Recolour ``source`` so that its colour mean and covariance match ``reference``'s (linear map)."""
+    return recolour(source, *palette([(reference, 1.0)]))

@@ -25,16 +25,19 @@ class FeatureExtractor:
     def __init__(self, backbone: Any, style_layers: Sequence[str], content_layers: Sequence[str]) -> None:
         import keras
 
-        outputs = [backbone.get_layer(name).output for name in (*style_layers, *content_layers)]
-        self.model = keras.Model(backbone.inputs, outputs)
+        self.style_layers, self.content_layers = tuple(style_layers), tuple(content_layers)
+        self.model = keras.Model(backbone.inputs, [backbone.get_layer(name).output for name in (*style_layers, *content_layers)])
         self.model.trainable = False
         self.num_style = len(style_layers)
+        self.style_channels = [int(backbone.get_layer(name).output.shape[-1]) for name in style_layers]
+        self.content_channels = [int(backbone.get_layer(name).output.shape[-1]) for name in content_layers]
         self.compiled: dict[tuple, Any] = {}  # steps.compiled_steps: traced functions, kept with the network
 
     def __call__(self, image: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
         # Gram matrices and losses stay in float32 even when the network runs in bfloat16.
-        outputs = [tf.cast(o, tf.float32) for o in self.model(vgg_preprocess(image))]
-        return outputs[: self.num_style], outputs[self.num_style :]
+        raw = self.model(vgg_preprocess(image))
+        outputs = [tf.cast(o, tf.float32) for o in (raw if isinstance(raw, (list, tuple)) else [raw])]
+        return outputs[: self.num_style], outputs[self.num_style:]
 
 
 def resize_to_shape(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

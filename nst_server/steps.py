@@ -28,8 +28,7 @@ class CompiledSteps:
         if kind not in ("gram", "meancov"):
             raise ValueError(f"unknown style loss {kind!r}")
         self.extractor, self.kind, self.n_styles = extractor, kind, n_styles
-        channels = [int(o.shape[-1]) for o in extractor.model.outputs]
-        style_channels, content_channels = channels[: extractor.num_style], channels[extractor.num_style:]
+        style_channels, content_channels = extractor.style_channels, extractor.content_channels
         image = _spec(1, None, None, 3)
         content = [_spec(1, None, None, c) for c in content_channels]
         per_style = ([_spec(1, c, c) for c in style_channels] if kind == "gram"
