@@ -35,7 +35,7 @@ class Settings:
     size: int = 512
     steps: int = 0  # 0: the method's own default (the preset's budget, or 1000 for seed)
     seed: int = 0
-    strength: int = 50  # 0-100: style against content, on a log scale
+    strength: int = 50  # 0-100: style against content on a log scale; above 50 the start also leaves the photo
     preserve_colors: str = "off"  # off | luminance | match
     style_scale: float = 1.0  # style image size relative to the content's
     preset: str = "balanced"  # preview | balanced | high
@@ -137,13 +137,16 @@ class MultiscaleMethod:
     pooling: str = "average"  # smooth gradients: see weights.build_backbone
     style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
     normalize: bool = True  # each layer's errors in units of its target's RMS activation (see style_term_weights)
-    style_weight: float = 30.0
+    style_weight: float = 15.0
     content_weight: float = 1.0
     tv_weight: float = 0.05
-    converged_rel: float = 2e-4  # a scale is converged after 20 steps that gained less than this, relatively
+    converged_rel: float = 0.0  # >0: a scale stops after 20 steps that gained less than this, relatively; off, as
+    # measured the texture still forms up to the end of a budget, and fixed budgets keep the time estimate true
     optimizer: str = "adam"  # or "lbfgs"
     learning_rate: float = 0.025  # Adam, decayed to a tenth over each scale (cosine)
-    adam_epsilon: float = 1.0  # relative to the gradient's root mean square (steps.CompiledSteps._adam_step)
+    adam_epsilon: float = 0.2  # relative to the gradient's root mean square (steps.CompiledSteps._adam_step)
+    palette: float = 0.5  # how much the photo is recoloured to the painting's palette before the run (at strength >= 50)
+    texture_start: float = 1.0  # above strength 50, up to this much of the start is noise in the painting's palette
     tv_per_pixel: bool = True  # total variation as a mean, like the other terms, so its pull is the same at every scale
     tile_size: int = schedule.TILE_SIZE  # px: larger scales are optimized in overlapping tiles of this size
     tile_overlap: int = schedule.TILE_OVERLAP
@@ -215,12 +218,20 @@ class MultiscaleMethod:
             styles = [(colour.luminance(s), w) for s, w in styles]
         elif settings.preserve_colors == "match":
             styles = [(colour.match_colours(s, content), w) for s, w in styles]
+        elif self.palette and settings.strength:
+            # The painting's palette, as much as the strength asks (none at 0, all of self.palette from 50 on).
+            amount = self.palette * min(1.0, settings.strength / 50)
+            content = (1 - amount) * content + amount * colour.recolour(content, *colour.palette(styles))
         extractor = self.extractor(engine, settings.backbone, settings.precision)
         finest = schedule.finest_size(settings.preset, settings.size)
         sizes = schedule.scale_sizes(finest)
+        # Above 50 the style statistics are already met (the held-out style distance stops falling) and the
+        # content term no longer matters: what still ties the result to the photo is where it starts.  So the
+        # upper half of the slider starts the coarsest scale further from the photo, toward pure texture.
+        noise = self.texture_start * max(0.0, (settings.strength - 50) / 50)
         result = self.optimize(extractor, content, styles, sizes, schedule.iterations(settings.preset, sizes, settings.steps),
                                self.style_weight * settings.strength_factor, settings.style_scale, progress,
-                               cache=engine.style_targets)
+                               cache=engine.style_targets, start_noise=(noise, settings.seed))
         if finest != settings.size:
             result = resize_to_shape(result, resize_long_side(content, settings.size).shape[:2])
         if settings.preserve_colors == "luminance":
@@ -229,8 +240,10 @@ class MultiscaleMethod:
 
     def optimize(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]], sizes: list[int],
                  iterations: list[int], style_weight: float, style_scale: float,
-                 progress: ProgressCallback, cache: StyleTargetCache | None = None) -> np.ndarray:
-        """Coarse to fine: at each scale, start from the previous scale's result, upsampled.
+                 progress: ProgressCallback, cache: StyleTargetCache | None = None,
+                 start_noise: tuple[float, int] = (0.0, 0)) -> np.ndarray:
+        """Coarse to fine: at each scale, start from the previous scale's result, upsampled; the first
+        from the content, of which ``start_noise`` (amount, seed) replaces a part by noise in the styles' palette.
 
         A progress callback that raises FinishNow ends the run there: the image reached so
         far, at the finest scale's size, is the result.
@@ -248,7 +261,10 @@ class MultiscaleMethod:
         try:
             for size, budget, layout in zip(sizes, iterations, layouts, strict=True):
                 content_k = resize_long_side(content, size)
-                image = content_k.copy() if image is None else resize_to_shape(image, content_k.shape[:2])
+                if image is None:
+                    image = self._start(content_k, styles, *start_noise)
+                else:
+                    image = resize_to_shape(image, content_k.shape[:2])
                 style_targets = [cache.get(extractor, self.style_loss, s, key, max(16, round(size * style_scale)),
                                            resize_long_side) for (s, _), key in zip(styles, style_keys, strict=True)]
                 style_w = self.style_term_weights(style_targets, blend, style_weight)
@@ -267,6 +283,16 @@ class MultiscaleMethod:
         return resize_to_shape(image, shapes[-1])
 
     @staticmethod
+    def _start(content: np.ndarray, styles: list[tuple[np.ndarray, float]], amount: float, seed: int) -> np.ndarray:
+        if amount <= 0:
+            return content.copy()
+        mean, cov = colour.palette(styles)
+        vals, vecs = np.linalg.eigh(cov)
+        root = (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+        noise = np.random.default_rng(seed).standard_normal(content.shape) @ root.T + mean
+        return np.clip((1 - amount) * content + amount * noise, 0.0, 1.0).astype(np.float32)
+
+    @staticmethod
     def _content_targets(compiled: CompiledSteps, content: np.ndarray,
                          layout: list[schedule.Tile]) -> tuple[Callable[[schedule.Tile], list], list[float]]:
         """The content features of a tile (a function), and each content layer's RMS activation over the
@@ -277,7 +303,7 @@ class MultiscaleMethod:
         if len(layout) == 1:
             targets = features(layout[0])
             return (lambda _tile: targets), [float(tf.sqrt(tf.reduce_mean(tf.square(t)))) for t in targets]
-        sums = np.zeros(len(compiled.extractor.model.outputs) - compiled.extractor.num_style)
+        sums = np.zeros(len(compiled.extractor.content_layers))
         counts = np.zeros_like(sums)
         for tile in layout:
             for i, target in enumerate(features(tile)):

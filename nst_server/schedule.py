@@ -29,14 +29,16 @@ class Preset:
         return max(self.min_steps, round(self.steps * min(1.0, (self.reference / size) ** self.falloff)))
 
 
-# Measured (bench/compare.py and a loss trace per scale): each scale starts from the previous one
-# upsampled, loses most of that transient within 30-45 steps and gains under 10% in the next 100.
-# A step costs in proportion to pixels, so at falloff 2 every scale above the reference costs
-# the same: balanced grows with the number of scales (log of the size), not with the area.
+# Measured on the anchor pairs (bench/scales.py, bench/anchors.py): each scale gains most of its style
+# in its first ~25 steps, and the finest scale alone sets the fine brush texture (cut its steps and
+# the finest held-out style layer's distance triples), so every scale gets at least min_steps.
+# Above ``reference`` a step costs in proportion to the pixels, so steps fall with the area
+# (falloff 2): each larger scale then costs about the same and the run grows with the number of
+# scales, not with the layer's area.  high keeps more steps at the fine scales (falloff 1.5).
 PRESETS: dict[str, Preset] = {
-    "preview": Preset(50, reference=128, falloff=1.0, finest_fraction=0.5),
-    "balanced": Preset(100, reference=256, falloff=2.0),
-    "high": Preset(300, reference=512, falloff=1.0),
+    "preview": Preset(32, reference=181, falloff=2.0, finest_fraction=0.5, min_steps=8),
+    "balanced": Preset(60, reference=181, falloff=2.0, min_steps=10),
+    "high": Preset(150, reference=181, falloff=1.5, min_steps=30),
 }
 COARSEST = 128  # px, long side of the first scale
 SCALE_FACTOR = math.sqrt(2)

@@ -47,15 +47,22 @@ def style_and_content_loss(engine, image, content, style):
 
 
 def test_strength_trades_content_for_style_monotonically(trained_engine, content, starry):
-    measured = []
-    for strength in (10, 50, 90):
+    """Up to 50 the slider weighs style against content; above it the style statistics are already met, so
+    the result leaves the photo further instead, up to nearly pure texture at 100."""
+    measured, moved = [], []
+    photo = resize_long_side(content, SIZE)
+    for strength in (0, 25, 50, 75, 100):
         result = trained_engine.stylize(content, starry, strength=strength, **FAST)
         measured.append(style_and_content_loss(trained_engine, result, content, starry))
+        moved.append(float(np.abs(result - photo).mean() * 255))
     style_losses = [s for s, _ in measured]
     content_losses = [c for _, c in measured]
-    print("strength 10/50/90: style", style_losses, "content", content_losses)
+    print("strength 0/25/50/75/100: style", style_losses, "content", content_losses, "moved /255", moved)
     assert style_losses[0] > style_losses[1] > style_losses[2]
-    assert content_losses[0] < content_losses[1] < content_losses[2]
+    assert max(style_losses[3:]) < style_losses[1]  # the upper half keeps the style it reached
+    assert content_losses == sorted(content_losses) and len(set(content_losses)) == 5
+    assert content_losses[4] > 2 * content_losses[2]  # 100: far from the photo, not more of the same
+    assert moved == sorted(moved)
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
