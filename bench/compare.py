@@ -124,10 +124,10 @@ def main() -> None:
 
     import tensorflow as tf
 
+    from nst_server.client.schedule import PRESETS, scale_sizes
     from nst_server.engine import StyleTransferEngine
     from nst_server.features import resize_long_side, resize_to_shape
     from nst_server.methods import METHODS, Settings
-    from nst_server.schedule import PRESETS, scale_sizes
 
     backbone, weights_file, described = trained_backbone()
     engine = StyleTransferEngine({backbone: weights_file})

@@ -127,7 +127,7 @@ class ScaleTracker:
 
 def planned_steps(content: np.ndarray, size: int, preset: str, steps: int) -> dict[tuple[int, int], int]:
     """Steps the schedule plans per scale shape (steps x tiles), to set beside the steps run."""
-    from nst_server import schedule
+    from nst_server.client import schedule
 
     return {scale.shape: scale.steps * len(scale.tiles) for scale in schedule.plan(*content.shape[:2], size, preset, steps)}
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from nst_server.schedule import long_side_shape
+from nst_server.client.schedule import long_side_shape
 
 # Caffe-style VGG input: BGR, 0-255, ImageNet mean removed.
 _VGG_MEAN_BGR = tf.constant([103.939, 116.779, 123.68], dtype=tf.float32)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from nst_server import colour, losses, schedule, tiles
+from nst_server import colour, losses, tiles
+from nst_server.client import schedule
 from nst_server.features import resize_long_side, resize_to_shape
 from nst_server.progress import FinishNow, Progress, ProgressCallback
 from nst_server.steps import CompiledSteps, compiled_steps

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nst_server.schedule import Tile
+from nst_server.client.schedule import Tile
 
 
 def feather_mask(tile: Tile, overlap: int) -> np.ndarray:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_server import losses, schedule
+from nst_server import losses
+from nst_server.client import schedule
 from nst_server.features import resize_long_side, resize_to_shape
 from nst_server.methods import METHODS
 from nst_server.progress import Cancelled

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_server import schedule, targets, tiles
+from nst_server import targets, tiles
+from nst_server.client import schedule
 from nst_server.features import resize_long_side, resize_to_shape
 from nst_server.methods import METHODS
 from nst_server.progress import FinishNow

@@ -1,10 +1,10 @@
 """The client: what runs inside GIMP's own Python (standard library, and pyzmq where it is there).
 
 install.py copies this package whole next to the plug-in (with the package's
-``__init__`` and ``schedule.py``, the work plan the time estimate needs); a
-test proves it imports neither numpy nor TensorFlow.  The service imports
-``protocol``, ``paths`` and ``runtime`` from here: one definition of the wire
-protocol and of where things live, for both sides.
+``__init__``); a test proves it imports neither numpy nor TensorFlow.  The
+service imports ``protocol``, ``paths``, ``runtime`` and ``schedule`` from here
+(the engine ``paths`` and ``schedule``): one definition of the wire protocol, of
+where things live and of a job's work plan, for every side.
 
 * ``protocol``: the wire protocol (frames, signing, limits, parameters);
 * ``connection``: one ``Connection`` to a server over a transport, its job's
@@ -13,7 +13,8 @@ protocol and of where things live, for both sides.
 * ``connect``: which transport, and finding, starting or dialling the server;
 * ``config``: the plug-in's server.json; ``runtime``: a running server's own
   runtime file; ``paths``: per-user folders;
-* ``estimate`` and ``server_speed``: a job's time before it runs;
+* ``estimate`` and ``server_speed``: a job's time before it runs, from ``schedule``,
+  the work plan (scales, tiles and steps) that the engine runs;
 * ``errors``, ``png``, ``self_test`` (the doctor's round trip).
 """
 

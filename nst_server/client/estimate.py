@@ -8,14 +8,14 @@ is the largest long side, up to the layer's own, whose estimate fits the
 quality preset's time budget.
 
 Standard library only: it runs in the plug-in (install.py copies the client
-package, and schedule.py, next to it).
+package next to it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from nst_server import schedule
+from nst_server.client import schedule
 
 # What an artist waits for each quality at most, when the detail is automatic.
 BUDGET_S: dict[str, float] = {"preview": 15.0, "balanced": 120.0, "high": 600.0}

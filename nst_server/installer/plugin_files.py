@@ -23,9 +23,8 @@ PLUGIN_SOURCE = REPO / "gimp_plugin" / PLUGIN_NAME
 MARKER = ".installed-by-gimp-style-transfer"
 # The plug-in runs with the client package (standard library + pyzmq): one definition of the protocol.
 CLIENT_PACKAGE = "nst_server/client"
-# Beside it: the package's face, and schedule.py, the work plan (standard library only) behind the dialog's
-# time estimate, which is the engine's until it moves into the client package.
-CLIENT_EXTRAS = ("nst_server/__init__.py", "nst_server/schedule.py")
+# Beside it, the package's face, so that nst_server is a regular package in GIMP's Python too.
+PACKAGE_INIT = "nst_server/__init__.py"
 BRIDGE_MODULE = "nst_server.service.bridge"
 
 
@@ -33,7 +32,7 @@ def plugin_files() -> dict[str, Path]:
     """Every file of the plug-in's folder: its path there -> its source in this checkout."""
     files = {path.name: path for path in sorted(PLUGIN_SOURCE.glob("*.py"))}
     files.update({f"{CLIENT_PACKAGE}/{path.name}": path for path in sorted((REPO / CLIENT_PACKAGE).glob("*.py"))})
-    files.update({name: REPO / name for name in CLIENT_EXTRAS})
+    files[PACKAGE_INIT] = REPO / PACKAGE_INIT
     return files
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nst_server import images, schedule
-from nst_server.client import protocol
+from nst_server import images
+from nst_server.client import protocol, schedule
 from nst_server.client.protocol import Message, ProtocolError
 from nst_server.service.messages import JobRequest
 

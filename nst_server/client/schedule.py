@@ -1,10 +1,12 @@
 """How much work a run of the default method does: its scales, tiles and Adam steps.
 
-Large scales are optimized in overlapping tiles (tiles.py blends them back) so that
-memory stays bounded whatever the layer's size.
+Large scales are optimized in overlapping tiles (the engine's tiles.py blends them
+back) so that memory stays bounded whatever the layer's size.
 
-No TensorFlow here, so that the socket process can estimate a job's time from the
-worker's measured speed (seconds per megapixel-step) before the job runs.
+Standard library only, in the client package: the plug-in estimates a job's time
+from it and the worker's measured speed (seconds per megapixel-step) before the
+job runs (estimate.py), the socket process checks requests with it, and the
+engine runs its plan.
 """
 
 from __future__ import annotations
