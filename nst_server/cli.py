@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nst_server: {exc.message}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from nst_server.images import ImageError
+        from nst_server.service.image_checks import ImageError
         from nst_server.weights import WeightsMissing
 
         if isinstance(exc, ImageError):  # an image file the engine cannot read

@@ -1,72 +1,25 @@
-"""Images in and out: style files through Pillow, raw pixel buffers through numpy.
+"""Images in and out of the engine: style files through Pillow, raw pixel buffers through numpy.
 
-``read_header`` needs Pillow only: the socket process checks style files with it
-before the engine sees them (numpy is imported only inside the array
-functions).  Failures are ``ImageError``s whose message is for people; the
-service turns them into protocol errors (service/validation.py), the command
-line prints them.
+Style files are checked from their header (service/image_checks.py, which the
+socket process runs before the engine sees them) and decoded here, in the
+worker.  Failures are ``ImageError``s (image_checks.py too) whose message is for
+people; the service turns them into protocol errors (service/validation.py), the
+command line prints them.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from nst_server.client.protocol import MAX_PIXELS, MAX_SIDE, STYLE_FORMATS, ImageDesc
+from nst_server.client.protocol import STYLE_FORMATS, ImageDesc
+from nst_server.service.image_checks import BadPixels, read_header, unreadable
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-class ImageError(ValueError):
-    """An image file or buffer that cannot be used; the message says why, for people."""
-
-
-class UnreadableImage(ImageError):
-    pass
-
-
-class ImageTooLarge(ImageError):
-    pass
-
-
-class BadPixels(ImageError):
-    pass
-
-
-def _unreadable(name: str, exc: Exception) -> UnreadableImage:
-    # Pillow's own messages are for programmers (some name its in-memory file object): say what it means instead.
-    if isinstance(exc, Image.UnidentifiedImageError):
-        reason = "it is not an image file in a format the server reads"
-    elif isinstance(exc, (OSError, EOFError, SyntaxError)):  # what Pillow raises for cut-off or corrupt data
-        reason = "the file is damaged or cut short"
-    else:
-        reason = "the file cannot be decoded"
-    return UnreadableImage(f"cannot read {name}: {reason}. Use a {', '.join(STYLE_FORMATS)} file.")
-
-
-def read_header(data: bytes, name: str = "style image", max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
-    """Format and dimensions from the file's header alone (nothing is decoded); ImageError if refused."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=STYLE_FORMATS) as img:
-                size = img.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(f"{name} is too large to decode safely (decompression bomb guard)") from None
-    except Exception as exc:
-        raise _unreadable(name, exc) from None
-    for side, length in (("width", size[0]), ("height", size[1])):
-        if length > MAX_SIDE:  # as for layers
-            raise ImageTooLarge(f"{name} is {length} px in {side}, over the limit of {MAX_SIDE} px")
-    if size[0] * size[1] > max_pixels:
-        raise ImageTooLarge(f"{name} has {size[0]}x{size[1]} pixels, over the server's limit of "
-                            f"{max_pixels / 2**20:g} megapixels")
-    return size
 
 
 def decode_style(data: bytes, name: str = "style image") -> np.ndarray:
@@ -78,7 +31,7 @@ def decode_style(data: bytes, name: str = "style image") -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=STYLE_FORMATS) as img:
             rgb = img.convert("RGB")
     except Exception as exc:  # Pillow raises many types for damaged files
-        raise _unreadable(name, exc) from None
+        raise unreadable(name, exc) from None
     return np.asarray(rgb, dtype=np.float32) / 255.0
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from nst_server import images
 from nst_server.client.protocol import ImageDesc
 from nst_server.service import messages
+from nst_server.service.image_checks import ImageError
 from nst_server.service.validation import refusal
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
             conn.send(messages.JobCancelled(job))
         except WeightsMissing as exc:
             conn.send(messages.JobFailed(job, "weights_missing", str(exc)))
-        except images.ImageError as exc:
+        except ImageError as exc:
             error = refusal(exc)
             conn.send(messages.JobFailed(job, error.code, error.message))
         except Exception as exc:  # reported to the client; the worker stays up

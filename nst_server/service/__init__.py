@@ -2,7 +2,9 @@
 
 * ``server``: the socket process (``python -m nst_server serve``): a ZeroMQ
   ROUTER that queues jobs, streams their progress, and survives what clients send;
-* ``validation``: a request checked at the boundary, before the engine sees it;
+* ``validation``: a request checked at the boundary, before the engine sees it, and
+  ``image_checks``, a style file read to its header (Pillow alone) and the image
+  errors both processes raise;
 * ``worker``: the socket process's handle on the engine's own process, and
   ``messages``, the typed messages on the pipe between them (the worker's side
   is nst_server/jobs.py, the one module through which the service reaches the engine);

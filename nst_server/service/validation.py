@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nst_server import images
 from nst_server.client import protocol, schedule
 from nst_server.client.protocol import Message, ProtocolError
+from nst_server.service.image_checks import BadPixels, ImageError, ImageTooLarge, read_header
 from nst_server.service.messages import JobRequest
 
 
@@ -57,9 +57,9 @@ def check_network_size(what: str, width: int, height: int, long_side: int, param
         )
 
 
-def refusal(exc: images.ImageError) -> ProtocolError:
+def refusal(exc: ImageError) -> ProtocolError:
     """The protocol's error for an image the server cannot use (in the socket process or the worker)."""
-    code = {images.ImageTooLarge: "too_large", images.BadPixels: "bad_image"}.get(type(exc), "bad_style_image")
+    code = {ImageTooLarge: "too_large", BadPixels: "bad_image"}.get(type(exc), "bad_style_image")
     return ProtocolError(code, str(exc))
 
 
@@ -76,8 +76,8 @@ def validate_stylize(message: Message, limits: Limits = Limits()) -> JobRequest:
         if len(data) > limits.max_style_file_bytes:
             raise ProtocolError("too_large", f"the style file {name} is larger than {limits.max_style_file_bytes >> 20} MiB")
         try:
-            width, height = images.read_header(data, name, limits.max_pixels)
-        except images.ImageError as exc:
+            width, height = read_header(data, name, limits.max_pixels)
+        except ImageError as exc:
             raise refusal(exc) from None
         check_network_size(f"the style image {name}", width, height, style_side, fields.params)
     return JobRequest(fields.job, fields.content, pixels, tuple(style_files), tuple(fields.styles), fields.params,
