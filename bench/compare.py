@@ -39,7 +39,7 @@ from common import (  # noqa: E402
 def seconds_per_step(engine, backbone: str, size: int, precision: str) -> float:
     import tensorflow as tf
 
-    from nst_server.methods import METHODS
+    from nst_server.engine.methods import METHODS
 
     method = METHODS["multiscale"]
     ex = method.extractor(engine, backbone, precision)
@@ -74,7 +74,7 @@ def preset_timings(engine, content: np.ndarray, style: np.ndarray, runs: list[tu
 def setup_seconds(engine, content: np.ndarray, style: np.ndarray) -> dict[str, float]:
     """Time from the request to its first optimization step: a style the server has not seen, then the same
     style again with another layer (both on a warm engine).  The first step itself is included."""
-    from nst_server.progress import FinishNow
+    from nst_server.engine.progress import FinishNow
 
     def first_step(image: np.ndarray) -> float:
         started, seen = time.perf_counter(), []
@@ -96,7 +96,7 @@ def peak_memory_mb(size: int, backbone: str, weights: str) -> float:
     method tiles), two steps per scale and tile."""
     code = (
         "import resource, sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
-        "from nst_server.engine import StyleTransferEngine;"
+        "from nst_server.engine.engine import StyleTransferEngine;"
         "backbone, weights, size = sys.argv[2], sys.argv[3], int(sys.argv[4]);"
         "e = StyleTransferEngine({backbone: weights}); rng = np.random.default_rng(0);"
         "c = rng.random((size * 3 // 4, size, 3), dtype=np.float32); s = rng.random((256, 256, 3), dtype=np.float32);"
@@ -125,9 +125,9 @@ def main() -> None:
     import tensorflow as tf
 
     from nst_server.client.schedule import PRESETS, scale_sizes
-    from nst_server.engine import StyleTransferEngine
-    from nst_server.features import resize_long_side, resize_to_shape
-    from nst_server.methods import METHODS, Settings
+    from nst_server.engine.engine import StyleTransferEngine
+    from nst_server.engine.features import resize_long_side, resize_to_shape
+    from nst_server.engine.methods import METHODS, Settings
 
     backbone, weights_file, described = trained_backbone()
     engine = StyleTransferEngine({backbone: weights_file})

@@ -81,7 +81,7 @@ class ScaleTracker:
         self.scale_clock = 0.0  # judging-free seconds at the previous scale's last step
 
     def judge(self, image: np.ndarray) -> Distances:
-        from nst_server.features import resize_to_shape
+        from nst_server.engine.features import resize_to_shape
 
         return self.measure(resize_to_shape(image, self.judged_shape))
 
@@ -103,7 +103,7 @@ class ScaleTracker:
         self.overhead += time.perf_counter() - entered
 
     def _next_scale(self, shape: tuple[int, int]) -> None:
-        from nst_server.features import resize_to_shape
+        from nst_server.engine.features import resize_to_shape
 
         if self.scales:
             self._close()
@@ -164,8 +164,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from nst_server.engine import StyleTransferEngine
-    from nst_server.methods import METHODS
+    from nst_server.engine.engine import StyleTransferEngine
+    from nst_server.engine.methods import METHODS
 
     pair = args.anchor_pair
     backbone, weights_file, described = trained_backbone()

@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--backbone", choices=("vgg19", "vgg16"), default="vgg19")
     args = parser.parse_args()
 
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
     backbone, weights_file, described = timing_backbone(args.backbone)
     engine = StyleTransferEngine({backbone: weights_file})

@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     args = parser.parse_args()
 
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
     backbone, weights_file, described = trained_backbone()
     engine = StyleTransferEngine({backbone: weights_file})

@@ -19,7 +19,7 @@ PAIRS = [("coffee.png", "starry_night.jpg", {}), ("astronaut.png", "woman-with-h
 
 
 def main() -> None:
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
     backbone, weights, described = trained_backbone()
     engine = StyleTransferEngine({backbone: weights})

@@ -5,10 +5,11 @@
   definition of the wire protocol, which the service imports from there.
 * ``service/``: the socket process, the bridge helper and remote mode: pyzmq,
   no TensorFlow.
-* the engine: TensorFlow, in a worker process of its own (for now the other
-  modules of this folder; ``jobs.py`` is the worker's side of the pipe).
+* ``engine/``: TensorFlow, in a worker process of its own (``engine/jobs.py`` is
+  the worker's side of the pipe).
 * ``installer/``: what install.py does, with the system's Python.
-* ``cli.py``: ``python -m nst_server``.
+* ``cli.py``: ``python -m nst_server``; ``doctor.py``: ``python -m nst_server.doctor``,
+  what install.py's doctor asks the server's Python.
 """
 
 from nst_server.client import paths  # noqa: F401  (the engine's modules import it as nst_server.paths)

@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _stylize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from nst_server import images
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine import images
+    from nst_server.engine.engine import StyleTransferEngine
 
     params = protocol.validate_params({name: getattr(args, name) for name in protocol.PARAMETERS})
     weights = args.style_weights or [1.0] * len(args.style)
@@ -128,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
-    from nst_server import weights
+    from nst_server.engine import weights
 
     if args.action == "path":
         print(weights.find_weights(args.backbone))
@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nst_server: {exc.message}", file=sys.stderr)
         return 2
     except Exception as exc:
+        from nst_server.engine.weights import WeightsMissing
         from nst_server.service.image_checks import ImageError
-        from nst_server.weights import WeightsMissing
 
         if isinstance(exc, ImageError):  # an image file the engine cannot read
             print(f"nst_server: {exc}", file=sys.stderr)

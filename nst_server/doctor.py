@@ -27,7 +27,7 @@ def probe(backbone: str = "vgg19") -> dict[str, Any]:
     report.update(nst_server=nst_server.__version__, tensorflow=tf.__version__, libzmq=zmq.zmq_version())
     report["gpus"] = [device.name for device in tf.config.list_physical_devices("GPU")]
     report["cuda_build"] = bool(tf.test.is_built_with_cuda())
-    from nst_server import weights
+    from nst_server.engine import weights
 
     try:
         path = weights.find_weights(backbone)
@@ -43,7 +43,7 @@ def probe(backbone: str = "vgg19") -> dict[str, Any]:
 
 def _precision(backbone: str, weights_file: str) -> dict[str, Any]:
     """The precision 'auto' uses and the timings it was chosen by (measured once per machine, then cached)."""
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
     speed = StyleTransferEngine({backbone: weights_file}).measured_speed(backbone)
     return {"chosen": speed.precision, "seconds_per_megapixel_step": speed.seconds_per_megapixel_step,

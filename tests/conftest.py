@@ -41,7 +41,7 @@ def vgg19_weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine(vgg19_weights):
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
     return StyleTransferEngine({"vgg19": str(vgg19_weights)})
 
@@ -67,6 +67,6 @@ def trained_vgg16_weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_engine(trained_vgg16_weights):
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
     return StyleTransferEngine({"vgg16": str(trained_vgg16_weights)})

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_server import losses
 from nst_server.client import schedule
-from nst_server.features import resize_long_side, resize_to_shape
-from nst_server.methods import METHODS
-from nst_server.progress import Cancelled
+from nst_server.engine import losses
+from nst_server.engine.features import resize_long_side, resize_to_shape
+from nst_server.engine.methods import METHODS
+from nst_server.engine.progress import Cancelled
 from tests.conftest import load_rgb
 
 SIZE = 64

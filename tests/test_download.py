@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from nst_server import weights
+from nst_server.engine import weights
 from tests.conftest import REPO
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_server import losses
-from nst_server.engine import METHODS, Cancelled, resize_long_side
+from nst_server.engine import losses
+from nst_server.engine.engine import METHODS, Cancelled, resize_long_side
 from tests.conftest import load_rgb
 
 

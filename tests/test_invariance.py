@@ -15,9 +15,9 @@ import pytest
 import tensorflow as tf
 
 from nst_server.client.schedule import PRESETS
-from nst_server.engine import StyleTransferEngine
-from nst_server.features import resize_long_side
-from nst_server.methods import METHODS
+from nst_server.engine.engine import StyleTransferEngine
+from nst_server.engine.features import resize_long_side
+from nst_server.engine.methods import METHODS
 from tests.conftest import load_rgb
 from tests.support.weights import write_rescaled
 

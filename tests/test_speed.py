@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 
-from nst_server import speed
-from nst_server.engine import StyleTransferEngine
-from nst_server.methods import METHODS
+from nst_server.engine import speed
+from nst_server.engine.engine import StyleTransferEngine
+from nst_server.engine.methods import METHODS
 
 
 def network_dtype(engine: StyleTransferEngine) -> str:

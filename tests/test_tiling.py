@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_server import targets, tiles
 from nst_server.client import schedule
-from nst_server.features import resize_long_side, resize_to_shape
-from nst_server.methods import METHODS
-from nst_server.progress import FinishNow
-from nst_server.steps import compiled_steps
+from nst_server.engine import targets, tiles
+from nst_server.engine.features import resize_long_side, resize_to_shape
+from nst_server.engine.methods import METHODS
+from nst_server.engine.progress import FinishNow
+from nst_server.engine.steps import compiled_steps
 from tests.conftest import load_rgb
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst_server import weights
+from nst_server.engine import weights
 from tests.support.weights import write_keras3, write_legacy_h5
 
 
@@ -74,7 +74,7 @@ def test_failed_download_says_how_to_work_offline(isolated_dirs, monkeypatch):
 
 
 def test_engine_never_runs_on_random_weights(isolated_dirs, monkeypatch):
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
     monkeypatch.setattr(weights, "_KERAS_BASE", "http://127.0.0.1:9/keras-applications")
     engine = StyleTransferEngine()

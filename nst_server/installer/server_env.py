@@ -130,7 +130,7 @@ def install_server_env(venv: Path, gpu: bool = False, allow_prerelease: bool = F
 
 
 def installed_weights_match(source: Path) -> bool:
-    from nst_server import weights  # standard library at import time
+    from nst_server.engine import weights  # standard library at import time
 
     spec = weights.KERAS_WEIGHTS["vgg19"]
     dest = paths.weights_dir() / (spec.keras3_filename if source.name.endswith(".weights.h5") else spec.filename)

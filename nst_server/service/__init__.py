@@ -7,7 +7,7 @@
   errors both processes raise;
 * ``worker``: the socket process's handle on the engine's own process, and
   ``messages``, the typed messages on the pipe between them (the worker's side
-  is nst_server/jobs.py, the one module through which the service reaches the engine);
+  is nst_server/engine/jobs.py, the one module through which the service reaches the engine);
 * ``remote``: keys and allow-list for a server other machines use;
 * ``bridge``: the stdio bridge helper, for a GIMP whose Python has no pyzmq;
 * ``logs`` and ``memory``: a log that outside traffic cannot turn against its

@@ -1,7 +1,7 @@
 """Images as the socket process checks them, before the engine sees a job: Pillow only.
 
 ``read_header`` gives a style file's format and dimensions from its header
-alone (nothing is decoded here; the engine decodes it, in its images.py).  The
+alone (nothing is decoded here; the engine decodes it, engine/images.py).  The
 ``ImageError`` family is what both processes raise for an image that cannot be
 used; its message is for people, and validation.refusal turns it into the
 protocol's error (the command line prints it).

@@ -35,7 +35,7 @@ NETWORK_MIN_SIDE = 16  # px: VGG pools four times before block5_conv1; a shorter
 def network_long_sides(params: dict[str, Any]) -> tuple[int, int]:
     """Long sides (layer, style) of the smallest images the network sees with these parameters.
 
-    Mirrors methods.py: the seed method works at ``size``; multiscale starts at the
+    Mirrors the engine's methods.py: the seed method works at ``size``; multiscale starts at the
     coarsest of schedule.scale_sizes and scales the style by ``style_scale``, at
     least 16 px.  Every later scale is larger.
     """

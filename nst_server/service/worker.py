@@ -8,7 +8,7 @@ finish it there (the image reached so far becomes the result).  The worker
 builds the network once and keeps it warm between jobs.
 
 Nothing here imports the engine: the worker process reaches it through one
-module, nst_server/jobs.py, imported only there (``_run``).
+module, nst_server/engine/jobs.py, imported only there (``_run``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from nst_server.service import messages
 
 def _run(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, str], progress_interval: float) -> None:
     """Entry point of the worker process."""
-    from nst_server import jobs
+    from nst_server.engine import jobs
 
     jobs.serve(conn, cancel, finish, weights_files, progress_interval)
 

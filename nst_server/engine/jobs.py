@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nst_server import images
 from nst_server.client.protocol import ImageDesc
+from nst_server.engine import images
 from nst_server.service import messages
 from nst_server.service.image_checks import ImageError
 from nst_server.service.validation import refusal
 
 if TYPE_CHECKING:
-    from nst_server.engine import ProgressCallback, StyleTransferEngine
+    from nst_server.engine.engine import ProgressCallback, StyleTransferEngine
 
 log = logging.getLogger("nst_server")
 
@@ -69,7 +69,7 @@ def make_preview(image: Any, long_side: int, layer: ImageDesc) -> messages.Previ
     scaled down to fit ``long_side`` (never up)."""
     from PIL import Image
 
-    from nst_server.features import resize_long_side
+    from nst_server.engine.features import resize_long_side
 
     if long_side >= max(layer.width, layer.height):
         pixels = images.to_uint8(image)
@@ -84,7 +84,7 @@ def reporter(conn: Connection, cancel: Any, finish: Any, request: messages.JobRe
              interval: float) -> ProgressCallback:
     """The engine's progress callback for one job: it stops the run when asked (cancel, finish) and sends a
     step now and then, with a preview every few seconds."""
-    from nst_server.engine import Cancelled, FinishNow
+    from nst_server.engine.engine import Cancelled, FinishNow
 
     last = last_preview = time.monotonic()
 
@@ -109,8 +109,8 @@ def reporter(conn: Connection, cancel: Any, finish: Any, request: messages.JobRe
 def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, str], progress_interval: float) -> None:
     """The worker process's loop, until ``Stop``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from nst_server.engine import Cancelled, StyleTransferEngine
-    from nst_server.weights import WeightsMissing
+    from nst_server.engine.engine import Cancelled, StyleTransferEngine
+    from nst_server.engine.weights import WeightsMissing
 
     engine = StyleTransferEngine(weights_files)
     speed = None

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from nst_server import speed, weights
-from nst_server.features import FeatureExtractor, resize_long_side, vgg_preprocess
-from nst_server.methods import METHODS, STYLE_LAYERS, Settings
-from nst_server.progress import Cancelled, FinishNow, Progress, ProgressCallback
-from nst_server.targets import StyleTargetCache
+from nst_server.engine import speed, weights
+from nst_server.engine.features import FeatureExtractor, resize_long_side, vgg_preprocess
+from nst_server.engine.methods import METHODS, STYLE_LAYERS, Settings
+from nst_server.engine.progress import Cancelled, FinishNow, Progress, ProgressCallback
+from nst_server.engine.targets import StyleTargetCache
 
 __all__ = ["METHODS", "STYLE_LAYERS", "Cancelled", "FinishNow", "FeatureExtractor", "Progress", "ProgressCallback",
            "Settings", "StyleTransferEngine", "resize_long_side", "vgg_preprocess"]

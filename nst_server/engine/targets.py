@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from nst_server import losses
+from nst_server.engine import losses
 
 STATS_TILE = 1024  # px: forward passes only, so larger than the optimization tiles
 STATS_MARGIN = 96  # px of context around each tile, cropped from its features (block1-4 exact, measured)

@@ -23,7 +23,7 @@ import tensorflow as tf
 from nst_server.client import paths
 
 if TYPE_CHECKING:
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
 PRECISIONS = ("float32", "bfloat16")
 PROBE_SHAPE = (288, 384)  # px: large enough that a step runs at the size artists use, small enough to take a second
@@ -64,7 +64,7 @@ def machine() -> dict[str, Any]:
 
 
 def _probe_step(engine: StyleTransferEngine, backbone: str, precision: str) -> Callable[[], None]:
-    from nst_server.methods import METHODS
+    from nst_server.engine.methods import METHODS
 
     method = METHODS["multiscale"]
     content = np.random.default_rng(0).random((*PROBE_SHAPE, 3), dtype=np.float32)

@@ -12,7 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from nst_server import losses
+from nst_server.engine import losses
 
 BETA_1, BETA_2 = 0.9, 0.999
 

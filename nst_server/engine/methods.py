@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from nst_server import colour, losses, tiles
 from nst_server.client import schedule
-from nst_server.features import resize_long_side, resize_to_shape
-from nst_server.progress import FinishNow, Progress, ProgressCallback
-from nst_server.steps import CompiledSteps, compiled_steps
-from nst_server.targets import StyleTargetCache, content_hash, style_statistics
+from nst_server.engine import colour, losses, tiles
+from nst_server.engine.features import resize_long_side, resize_to_shape
+from nst_server.engine.progress import FinishNow, Progress, ProgressCallback
+from nst_server.engine.steps import CompiledSteps, compiled_steps
+from nst_server.engine.targets import StyleTargetCache, content_hash, style_statistics
 
 if TYPE_CHECKING:
-    from nst_server.engine import StyleTransferEngine
+    from nst_server.engine.engine import StyleTransferEngine
 
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
