@@ -12,6 +12,4 @@
   what install.py's doctor asks the server's Python.
 """
 
-from nst_server.client import paths  # noqa: F401  (the engine's modules import it as nst_server.paths)
-
 __version__ = "0.1.0"
