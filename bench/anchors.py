@@ -78,7 +78,7 @@ class Run:
 # --- running the engine ---
 
 def stylize_timed(engine: Any, content: np.ndarray, style: np.ndarray, **settings: Any) -> Run:
-    """engine.stylize as a new request with this style: wall time and steps (early stops make fewer)."""
+    """engine.stylize as a new request with this style: wall time, and steps run of those planned."""
     from nst_server.engine.targets import StyleTargetCache
 
     # A fresh style cache, so that each preset pays for its style statistics as an artist's first request does,

@@ -5,8 +5,8 @@
 
 Judged by the seed method's objective, evaluated in float32 at full resolution
 with the same trained weights, and by a style distance on layers neither method
-optimizes.  For the race, the default method's machinery (pyramid, L-BFGS-B,
-precision, early stop) runs on the seed's own objective; its own losses are
+optimizes.  For the race, the default method's machinery (pyramid, Adam,
+precision) runs on the seed's own objective; its own losses are
 judged by the panels and the held-out style distance.  Prints a table, writes
 bench/out/compare_<size>.json and PNG panels.
 """
@@ -162,8 +162,7 @@ def main() -> None:
                                       content_weight=seed.content_weight, tv_weight=seed.tv_weight,
                                       style_layer_weights=(1.0,) * len(seed.style_layers),
                                       # the seed's raw terms: no per-layer normalization, total variation summed
-                                      normalize=False, tv_per_pixel=False,
-                                      converged_rel=-1.0)  # no early stop: the whole curve
+                                      normalize=False, tv_per_pixel=False)
     sizes = scale_sizes(size)
     trace: list[tuple[float, float]] = []
     race_started = time.perf_counter()

@@ -9,7 +9,7 @@ runs it; a progress callback takes the current image every --every steps and at 
 to --size and judges it there (bench/common.Judge: held-out style and content distances, the style at long side
 size x style scale).  A scale's start is the previous scale's last image resized to this scale, which is what
 the method starts from (the content itself at the first scale; before the seeded noise, where the method adds
-any).  Per scale: long side, steps run (of those planned; early stops run fewer), distances at its start and
+any).  Per scale: long side, steps run (of those planned), distances at its start and
 end, distance bought per step, and seconds (the judging's own time left out).  Prints a markdown table; writes
 bench/out/scales_<pair>_<preset>_<size>.json with the trace.
 """

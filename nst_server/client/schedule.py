@@ -136,5 +136,5 @@ def plan(height: int, width: int, size: int, preset: str = "balanced", steps: in
 
 
 def megapixel_steps(scales: list[Scale]) -> float:
-    """The work of a run at most (early stops only shorten it): steps times pixels, over scales and tiles."""
+    """The work of a run (a Stop only shortens it): steps times pixels, over scales and tiles."""
     return sum(scale.steps * tile.shape[0] * tile.shape[1] for scale in scales for tile in scale.tiles) / 1e6

@@ -33,21 +33,27 @@ def palette(images: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndar
     return mean, second - np.outer(mean, mean)
 
 
+def _sqrtm(m: np.ndarray, inverse: bool = False) -> np.ndarray:
+    """Symmetric square root (or its inverse) of a symmetric positive semi-definite matrix."""
+    vals, vecs = np.linalg.eigh(m)
+    vals = np.clip(vals, 1e-8, None) ** (-0.5 if inverse else 0.5)
+    return (vecs * vals) @ vecs.T
+
+
 def recolour(source: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     """Recolour ``source`` so that its colour mean and covariance become ``mean`` and ``cov`` (linear map)."""
     src = source.reshape(-1, 3).astype(np.float64)
     mu_s = src.mean(0)
     cov_s = np.cov(src, rowvar=False) + 1e-5 * np.eye(3)
-
     # Map through the symmetric square roots: x -> cov^1/2 cov_s^-1/2 (x - mu_s) + mean.
-    def sqrtm(m: np.ndarray, inverse: bool = False) -> np.ndarray:
-        vals, vecs = np.linalg.eigh(m)
-        vals = np.clip(vals, 1e-8, None) ** (-0.5 if inverse else 0.5)
-        return (vecs * vals) @ vecs.T
-
-    transform = sqrtm(cov + 1e-5 * np.eye(3)) @ sqrtm(cov_s, inverse=True)
+    transform = _sqrtm(cov + 1e-5 * np.eye(3)) @ _sqrtm(cov_s, inverse=True)
     out = (src - mu_s) @ transform.T + mean
     return np.clip(out, 0.0, 1.0).reshape(source.shape).astype(np.float32)
+
+
+def palette_noise(shape: tuple[int, ...], mean: np.ndarray, cov: np.ndarray, seed: int) -> np.ndarray:
+    """Gaussian noise of ``shape`` (..., 3) whose colours have this mean and covariance (not clipped)."""
+    return np.random.default_rng(seed).standard_normal(shape) @ _sqrtm(cov).T + mean
 
 
 def match_colours(source: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -28,7 +28,6 @@ class FeatureExtractor:
         self.style_layers, self.content_layers = tuple(style_layers), tuple(content_layers)
         self.model = keras.Model(backbone.inputs, [backbone.get_layer(name).output for name in (*style_layers, *content_layers)])
         self.model.trainable = False
-        self.num_style = len(style_layers)
         self.style_channels = [int(backbone.get_layer(name).output.shape[-1]) for name in style_layers]
         self.content_channels = [int(backbone.get_layer(name).output.shape[-1]) for name in content_layers]
         self.compiled: dict[tuple, Any] = {}  # steps.compiled_steps: traced functions, kept with the network
@@ -37,7 +36,7 @@ class FeatureExtractor:
         # Gram matrices and losses stay in float32 even when the network runs in bfloat16.
         raw = self.model(vgg_preprocess(image))
         outputs = [tf.cast(o, tf.float32) for o in (raw if isinstance(raw, (list, tuple)) else [raw])]
-        return outputs[: self.num_style], outputs[self.num_style:]
+        return outputs[: len(self.style_layers)], outputs[len(self.style_layers):]
 
 
 def resize_to_shape(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
