@@ -229,7 +229,7 @@ class MultiscaleMethod:
                                self.style_weight * settings.strength_factor, settings.style_scale, progress,
                                cache=engine.style_targets, start_noise=(noise, settings.seed))
         if finest != settings.size:
-            result = resize_to_shape(result, resize_long_side(content, settings.size).shape[:2])
+            result = resize_to_shape(result, schedule.long_side_shape(*content.shape[:2], settings.size))
         if settings.preserve_colors == "luminance":
             result = colour.with_chroma_of(result, resize_to_shape(original, result.shape[:2]))
         return result
