@@ -1,4 +1,4 @@
-"""Per-user folders, computed with the standard library only.
+"""Per-user folders, computed with the standard library only, and the small JSON caches kept in them.
 
 Shared by the server, the plug-in (GIMP's Python has no third-party path
 library) and install.py, so all three agree on where things live.
@@ -6,10 +6,12 @@ library) and install.py, so all three agree on where things live.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 APP = "gimp-style-transfer"
 
@@ -54,3 +56,21 @@ def weights_dir() -> Path:
 
 def venv_dir() -> Path:
     return data_dir() / "venv"
+
+
+def update_json_cache(path: Path, key: str, value: Any) -> None:
+    """Set ``key`` in the JSON object kept at ``path``, best effort: an unreadable or foreign file starts over,
+    a read-only folder only loses the cache, and readers never see a half-written file."""
+    try:
+        data = json.loads(path.read_text())
+        data = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        data = {}
+    data[key] = value
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass

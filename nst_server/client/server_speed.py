@@ -13,7 +13,6 @@ Standard library only (runs inside GIMP's Python).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,17 +67,4 @@ def remembered(key: str) -> dict[str, Any] | None:
 
 def remember(key: str, speed: dict[str, Any]) -> None:
     """Keep ``speed`` for the next dialog (best effort: a read-only folder only loses the cache)."""
-    path = _cache_path()
-    try:
-        data = json.loads(path.read_text())
-        data = data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        data = {}
-    data[key] = speed
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    paths.update_json_cache(_cache_path(), key, speed)

@@ -107,17 +107,5 @@ def load_or_measure(engine: StyleTransferEngine, backbone: str = "vgg19") -> Spe
     speed = cached(backbone)
     if speed is None:
         speed = measure(engine, backbone)
-        path = cache_path()
-        try:
-            data = json.loads(path.read_text()) if path.is_file() else {}
-        except (OSError, ValueError):
-            data = {}
-        data[backbone] = asdict(speed)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=2) + "\n")
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only data folder: measure again next time rather than fail
+        paths.update_json_cache(cache_path(), backbone, asdict(speed))  # read-only folder: measured again next time
     return speed
