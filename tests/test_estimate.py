@@ -54,6 +54,11 @@ def test_the_plugin_remembers_the_speed_for_the_next_dialog(speed, tmp_path, mon
     assert server_speed.remembered("local") == speed
     (tmp_path / "state" / server_speed.CACHE_FILE).write_text("{not json")
     assert server_speed.remembered("local") is None  # a damaged file only loses the cache
+    server_speed.remember("local", speed)
+    assert server_speed.remembered("local") == speed  # ...and is written over by the next speed heard
+    (tmp_path / "state" / server_speed.CACHE_FILE).write_text("[1, 2]")  # JSON, but not an object
+    server_speed.remember("local", speed)
+    assert server_speed.remembered("local") == speed
 
 
 @pytest.mark.parametrize("preset", list(estimate.BUDGET_S))
