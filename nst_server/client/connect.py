@@ -85,8 +85,16 @@ def dial(info: runtime.RuntimeInfo) -> Connection:
 
 
 def connect_running(runtime_dir: Path | None = None, timeout: float = 2.0) -> Connection | None:
-    """A connection to the local server that answers a ping, or None."""
-    info = runtime.read_runtime_info(runtime_dir)
+    """A connection to the local server that answers a ping, or None.
+
+    Nothing is sent before the runtime folder and its file are proven this user's own and private
+    (ClientError 'unsafe_runtime' otherwise): the server name and key in them decide where the layer goes.
+    """
+    try:
+        info = runtime.read_runtime_info(runtime_dir)
+    except runtime.UnsafeRuntime as exc:
+        raise ClientError(f"The style transfer server's runtime folder is not safe to use: {exc}.",
+                          "unsafe_runtime") from None
     if info is None:
         return None
     conn = dial(info)

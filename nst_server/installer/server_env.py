@@ -12,15 +12,12 @@ Standard library only.
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from nst_server.client import paths, runtime
-from nst_server.installer import REPO, quiet, server_python
+from nst_server.client import paths
+from nst_server.installer import REPO, quiet, server_process, server_python
 from nst_server.installer.gimps import host_platform
 from nst_server.installer.quiet import say
 from nst_server.installer.server_python import venv_python
@@ -45,42 +42,14 @@ def source_digest(gpu: bool, prerelease: bool = False) -> str:
     return digest.hexdigest()
 
 
-def server_holds_its_lock(runtime_dir: Path | None = None) -> bool:
-    """Whether a server holds the lock in its runtime folder (POSIX): a runtime file left by a server that was
-    killed names a pid that may since belong to another process."""
-    import fcntl
-
-    try:
-        fd = os.open(runtime.runtime_file(runtime_dir).with_name(runtime.LOCK_FILE), os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # releases the lock if it was taken here
-    return False
-
-
 def stop_running_server(runtime_dir: Path | None = None) -> int | None:
-    """Stop the local server whose runtime file is in ``runtime_dir`` (the default one), if one runs (not a
-    remote one; not on Windows); its pid, if one was stopped."""
-    info = runtime.read_runtime_info(runtime_dir)
-    if info is None or info.curve_server_key or not hasattr(signal, "SIGKILL") or not server_holds_its_lock(runtime_dir):
+    """Stop this user's local server whose runtime file is in ``runtime_dir`` (the default one), if one runs and
+    is proven to be it (server_process.py); its pid, if one was stopped."""
+    server = server_process.find_running_server(runtime_dir)
+    if server is None:
         return None
-    try:
-        os.kill(info.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return None
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            os.kill(info.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    return info.pid
+    server_process.terminate(server)
+    return server.pid
 
 
 def make_venv(python: Path | str, venv: Path, clear: bool = False) -> None:

@@ -196,6 +196,9 @@ class StyleServer:
         except OSError:
             os.close(lock_fd)
             raise AlreadyRunning(f"a style transfer server is already running for this user ({self.runtime_dir})") from None
+        if sys.platform != "win32":  # who holds it, for systems without /proc/locks (installer/server_process.py)
+            os.ftruncate(lock_fd, 0)
+            os.pwrite(lock_fd, str(os.getpid()).encode(), 0)
         return lock_fd
 
     def _start_authenticator(self, context: zmq.Context):
