@@ -91,8 +91,9 @@ def _stylize(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from nst_server.service.endpoint import AlreadyRunning, CannotListen
     from nst_server.service.logs import setup_server_logging
-    from nst_server.service.server import AlreadyRunning, CannotListen, StyleServer
+    from nst_server.service.server import StyleServer
     from nst_server.service.validation import Limits
     from nst_server.service.worker import EngineWorker
 

@@ -3,7 +3,8 @@
 It owns the socket and never imports TensorFlow (nor numpy); requests are
 checked at the boundary (validation.py) and jobs run in an engine worker
 process (worker.py) that can crash or be killed without taking the socket
-down.  Every wait has a timeout.  A client that vanishes is noticed when a
+down.  Every wait has a timeout, and no send waits at all (endpoint.py): a
+client that vanishes, or does not read what it is sent, is noticed when a
 send to it fails (ROUTER_MANDATORY plus ZeroMQ heartbeats), and its job is
 cancelled.  Nothing a message carries can stop the loop: a failure
 while handling one is logged and answered with ``internal``.
@@ -11,7 +12,6 @@ while handling one is logged and answered with ``internal``.
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import os
@@ -30,7 +30,7 @@ import zmq
 from nst_server import __version__
 from nst_server.client import paths, protocol, runtime
 from nst_server.client.protocol import Message, ProtocolError
-from nst_server.service import memory, messages
+from nst_server.service import endpoint, memory, messages
 from nst_server.service.logs import RATE_LIMITED
 from nst_server.service.remote import RemoteAccess
 from nst_server.service.validation import Limits, validate_stylize
@@ -39,8 +39,6 @@ from nst_server.service.worker import EngineWorker
 log = logging.getLogger("nst_server")
 
 KEEPALIVE_S = 1.0  # clients give up after 8 s of silence (client/connection.py)
-HEARTBEAT_IVL_MS = 500  # with the timeout below, a frozen client is dropped in about 2 s
-HEARTBEAT_TIMEOUT_MS = 2000
 CANCEL_GRACE_S = 10.0  # a cancelled job that does not stop by then has its worker killed
 MEMORY_TRIM_S = 10.0  # how often freed connection buffers go back to the system (memory.py)
 DROPPED_JOBS_KEPT = 256  # ids of jobs dropped with their client, so that a resumed client is told why
@@ -50,22 +48,6 @@ ENGINE_FAILED_MESSAGE = ("The style transfer engine failed on this job; the serv
                          "(server.log) has the details. Try again, perhaps with a smaller output detail.")
 JOB_DROPPED_MESSAGE = ("The server dropped this job because this program stopped answering for a while "
                        "(was it suspended?). Run it again.")
-
-
-class AlreadyRunning(Exception):
-    pass
-
-
-class CannotListen(Exception):
-    pass
-
-
-def check_zmq_version() -> None:
-    if zmq.zmq_version_info() < protocol.MIN_LIBZMQ:
-        raise RuntimeError(
-            f"libzmq {zmq.zmq_version()} has known security flaws; {'.'.join(map(str, protocol.MIN_LIBZMQ))} or newer "
-            "is needed"
-        )
 
 
 @dataclass
@@ -92,7 +74,7 @@ class StyleServer:
         transport: str | None = None,
         remote: RemoteAccess | None = None,
     ) -> None:
-        check_zmq_version()
+        endpoint.check_zmq_version()
         self.worker = worker
         self.runtime_dir = runtime_dir or paths.runtime_dir()
         self.limits = limits
@@ -113,7 +95,8 @@ class StyleServer:
         self._stop = False
         self._last_activity = time.monotonic()
         self.endpoint: str | None = None
-        self.stats = {"served": 0, "cancelled": 0, "failed": 0, "dropped_messages": 0, "worker_restarts": 0}
+        self.stats = {"served": 0, "cancelled": 0, "failed": 0, "dropped_messages": 0, "worker_restarts": 0,
+                      "unread_messages_dropped": 0}
         self.speed: dict[str, Any] | None = None  # the engine's measured speed, in every pong once known
 
     # --- lifecycle -----------------------------------------------------------
@@ -122,42 +105,12 @@ class StyleServer:
 
     def serve_forever(self) -> None:
         runtime.make_private_dir(self.runtime_dir)
-        lock_fd = self._lock()
+        lock_fd = endpoint.hold_lock(self.runtime_dir)
         context = zmq.Context()
-        auth = None
-        sock = context.socket(zmq.ROUTER)
-        socket_path = self.runtime_dir / runtime.SOCKET_FILE
+        sock = auth = None
         try:
-            for option, value in (
-                (zmq.LINGER, 0),
-                (zmq.ROUTER_MANDATORY, 1),
-                (zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS),
-                (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
-                (zmq.SNDTIMEO, 2000),
-                # ZeroMQ caps single frames only (cut off, unanswered); protocol.verify names the rest.
-                (zmq.MAXMSGSIZE, self.limits.max_buffer_bytes + (16 << 20)),
-            ):
-                sock.setsockopt(option, value)
-            if self.remote is not None:
-                auth = self._start_authenticator(context)
-                sock.setsockopt(zmq.CURVE_SERVER, 1)
-                sock.setsockopt_string(zmq.CURVE_SECRETKEY, self.remote.server_secret_key)
-                sock.setsockopt_string(zmq.ZAP_DOMAIN, "nst")
-                try:
-                    sock.bind(self.remote.bind)
-                except zmq.ZMQError as exc:
-                    raise CannotListen(
-                        f"cannot listen on {self.remote.bind} ({exc.strerror}); run remote-setup again with "
-                        "--bind tcp://ADDRESS:PORT, an address of this machine") from None
-            elif self.transport == "tcp":
-                sock.bind("tcp://127.0.0.1:*")  # loopback only
-            else:
-                socket_path.unlink(missing_ok=True)  # left by a crashed server; we hold the lock
-                old_umask = os.umask(0o077)
-                try:
-                    sock.bind(f"ipc://{socket_path}")
-                finally:
-                    os.umask(old_umask)
+            sock, auth = endpoint.open_router(context, self.limits.max_buffer_bytes, self.transport, self.runtime_dir,
+                                              self.remote)
             self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             runtime.write_runtime_info(runtime.RuntimeInfo(self.endpoint, self.key, os.getpid(), self.instance),
                                        self.runtime_dir)
@@ -168,55 +121,20 @@ class StyleServer:
             log.info("serving on %s (pid %d, engine pid %s)", self.endpoint, os.getpid(), self.worker.pid)
             self._loop(sock)
         finally:
-            for job in list(self._jobs.values()):
-                self._send(sock, job.client, protocol.error_header(
-                    "shutting_down", "the style transfer server stopped before finishing; try again", job.id))
+            if sock is not None:
+                for job in list(self._jobs.values()):
+                    self._send(sock, job.client, protocol.error_header(
+                        "shutting_down", "the style transfer server stopped before finishing; try again", job.id))
+                sock.close(linger=0)
             self.worker.stop()
-            sock.close(linger=0)
             if auth is not None:
                 auth.stop()
             context.term()
             runtime.remove_runtime_info(self.instance, self.runtime_dir)
-            if self.transport == "ipc" and self.remote is None:
-                socket_path.unlink(missing_ok=True)
+            if self.transport == "ipc" and self.remote is None and self.endpoint is not None:
+                (self.runtime_dir / runtime.SOCKET_FILE).unlink(missing_ok=True)
             os.close(lock_fd)
             log.info("stopped: %s", self.stats)
-
-    def _lock(self) -> int:
-        lock_fd = os.open(self.runtime_dir / runtime.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(lock_fd, msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(lock_fd)
-            raise AlreadyRunning(f"a style transfer server is already running for this user ({self.runtime_dir})") from None
-        if sys.platform != "win32":  # who holds it, for systems without /proc/locks (installer/server_process.py)
-            os.ftruncate(lock_fd, 0)
-            os.pwrite(lock_fd, str(os.getpid()).encode(), 0)
-        return lock_fd
-
-    def _start_authenticator(self, context: zmq.Context):
-        from zmq.auth.thread import ThreadAuthenticator
-
-        allowed = self.remote.authorized_client_keys
-
-        class AllowList:
-            def callback(self, domain: str, key: bytes) -> bool:
-                ok = key.decode("ascii", "replace") in allowed
-                if not ok:
-                    log.warning("refused a client key that is not on the allow-list", extra=RATE_LIMITED)
-                return ok
-
-        auth = ThreadAuthenticator(context, log=logging.getLogger("nst_server.auth"))
-        auth.start()
-        auth.configure_curve_callback(domain="nst", credentials_provider=AllowList())
-        return auth
 
     # --- the loop --------------------------------------------------------------
     def _loop(self, sock: zmq.Socket) -> None:
@@ -249,21 +167,23 @@ class StyleServer:
             log.exception("the server failed in %s; it goes on serving", step.__name__, extra=RATE_LIMITED)
 
     def _send(self, sock: zmq.Socket, client: bytes, header: dict, buffers: list[bytes] | tuple = ()) -> bool:
-        """Send one message; False when the client is gone (its jobs are then cancelled)."""
-        try:
-            sock.send_multipart([client, *protocol.encode(self.key, header, buffers)], copy=False)
+        """Send one message without waiting; False when it could not go (the client's jobs are then cancelled)."""
+        outcome = endpoint.send(sock, client, protocol.encode(self.key, header, buffers))
+        if outcome == endpoint.SENT:
             return True
-        except zmq.ZMQError as exc:
-            if exc.errno not in (errno.EHOSTUNREACH, errno.EAGAIN):
-                raise
-            for job in list(self._jobs.values()):
-                if job.client == client:
-                    log.info("client of job %s is gone; cancelling it", job.id)
-                    self._cancel(job)
-                    self._dropped[job.id] = None
-                    while len(self._dropped) > DROPPED_JOBS_KEPT:
-                        self._dropped.popitem(last=False)
-            return False
+        if outcome == endpoint.FULL:
+            self.stats["unread_messages_dropped"] += 1
+            log.warning("a client does not read what the server sends; a %s message to it was dropped",
+                        header.get("type"), extra=RATE_LIMITED)
+        for job in list(self._jobs.values()):
+            if job.client == client:
+                log.info("client of job %s %s; cancelling it", job.id,
+                         "is gone" if outcome == endpoint.GONE else "does not read its messages")
+                self._cancel(job)
+                self._dropped[job.id] = None
+                while len(self._dropped) > DROPPED_JOBS_KEPT:
+                    self._dropped.popitem(last=False)
+        return False
 
     def _handle(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         client, body = frames[0], frames[1:]
