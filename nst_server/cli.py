@@ -97,27 +97,32 @@ def _serve(args: argparse.Namespace) -> int:
     from nst_server.service.validation import Limits
     from nst_server.service.worker import EngineWorker
 
-    setup_server_logging(paths.state_dir())
-    remote = None
-    if args.remote:
-        from nst_server.service import remote as remote_mode
-
-        remote = remote_mode.load(args.remote)
-    limits = Limits(
-        max_pixels=int(args.max_megapixels * 2**20),
-        max_buffer_bytes=int(args.max_buffer_mb * 2**20),
-        max_job_seconds=args.max_job_seconds,
-    )
-    server = StyleServer(
-        EngineWorker({"vgg19": str(Path(args.weights).resolve())} if args.weights else None),
-        runtime_dir=args.runtime_dir,
-        limits=limits,
-        queue_limit=args.queue_limit,
-        idle_timeout=args.idle_timeout or None,
-        transport=args.transport,
-        remote=remote,
-    )
+    os.umask(0o077)  # every file the server and its engine write (log, caches, Keras's settings) is private
     try:
+        setup_server_logging(paths.state_dir())
+        remote = None
+        if args.remote:
+            from nst_server.service import remote as remote_mode
+
+            try:
+                remote = remote_mode.load(args.remote)
+            except ValueError as exc:
+                print(f"nst_server: {exc}", file=sys.stderr)
+                return 2
+        limits = Limits(
+            max_pixels=int(args.max_megapixels * 2**20),
+            max_buffer_bytes=int(args.max_buffer_mb * 2**20),
+            max_job_seconds=args.max_job_seconds,
+        )
+        server = StyleServer(
+            EngineWorker({"vgg19": str(Path(args.weights).resolve())} if args.weights else None),
+            runtime_dir=args.runtime_dir,
+            limits=limits,
+            queue_limit=args.queue_limit,
+            idle_timeout=args.idle_timeout or None,
+            transport=args.transport,
+            remote=remote,
+        )
         server.serve_forever()
     except AlreadyRunning as exc:
         print(f"nst_server: {exc}", file=sys.stderr)
@@ -125,7 +130,30 @@ def _serve(args: argparse.Namespace) -> int:
     except CannotListen as exc:
         print(f"nst_server: {exc}", file=sys.stderr)
         return 5
+    except OSError as exc:  # a folder or file it cannot use (runtime.UnsafeRuntime: another user's): which, and why
+        print(f"nst_server: {_unusable(exc)}", file=sys.stderr)
+        return 6
     return 0
+
+
+def _unusable(exc: OSError) -> str:
+    from nst_server.client.runtime import UnsafeRuntime
+
+    if not isinstance(exc, UnsafeRuntime) and exc.filename:
+        return protocol.printable(f"cannot use {exc.filename}: {exc.strerror or exc}", 500)
+    return protocol.printable(str(exc), 500)
+
+
+def _private_keras_settings() -> None:
+    """Keras reads keras.json when it is imported and fails outright on one nested too deep (RecursionError);
+    a FIFO there blocks it.  In our own Keras folder, a file that is not a small JSON object is removed,
+    and Keras writes a fresh one."""
+    settings = Path(os.environ["KERAS_HOME"]) / "keras.json"
+    if os.path.lexists(settings) and paths.read_json_object(settings) is None:
+        try:
+            (os.rmdir if settings.is_dir() and not settings.is_symlink() else os.unlink)(settings)
+        except OSError:
+            pass
 
 
 def _weights(args: argparse.Namespace) -> int:
@@ -159,7 +187,11 @@ def _remote(args: argparse.Namespace) -> int:
         print(f"it will listen on {args.bind or args.endpoint} only")
         print(f"start it with: python -m nst_server serve --remote {args.dir}")
     else:
-        info = remote.add_client(args.dir, args.name)
+        try:
+            info = remote.add_client(args.dir, args.name)
+        except ValueError as exc:
+            print(f"nst_server: {exc}", file=sys.stderr)
+            return 2
         runtime.write_private_json(args.output, info)
         print(f"client '{args.name}' allowed; give {args.output} to its owner: python3 install.py --remote {args.output.name}")
         print("restart the server to load the new allow-list")
@@ -170,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides real messages
     if "KERAS_HOME" not in os.environ and not (Path.home() / ".keras").exists():
         os.environ["KERAS_HOME"] = str(paths.data_dir() / "keras")  # Keras's settings file: ours, not a new ~/.keras
+        _private_keras_settings()
     args = build_parser().parse_args(argv)
     from nst_server.client.protocol import ProtocolError
 

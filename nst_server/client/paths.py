@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -58,19 +59,66 @@ def venv_dir() -> Path:
     return data_dir() / "venv"
 
 
-def update_json_cache(path: Path, key: str, value: Any) -> None:
-    """Set ``key`` in the JSON object kept at ``path``, best effort: an unreadable or foreign file starts over,
-    a read-only folder only loses the cache, and readers never see a half-written file."""
+MAX_CACHE_BYTES = 64 * 1024  # the JSON caches hold a few hundred bytes: a larger file is damaged
+
+
+def read_small_file(path: Path, max_bytes: int = MAX_CACHE_BYTES, private: bool = False) -> bytes | None:
+    """The bytes of ``path`` when it is a plain file of at most ``max_bytes``; None for anything else.
+
+    Opened without following a link and without blocking (a FIFO there would block a plain open
+    forever), and refused unread unless it is a regular file.  ``private``: a file others can read
+    is made 0600 (the server's caches name the machine, its processor and its timings)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_BINARY", 0)
     try:
-        data = json.loads(path.read_text())
-        data = data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        data = {}
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return None
+        if private and st.st_mode & 0o077 and hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+        chunks, size = [], 0
+        while size <= max_bytes and (chunk := os.read(fd, max_bytes + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks) if size <= max_bytes else None  # it grew while being read
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_json_object(path: Path, max_bytes: int = MAX_CACHE_BYTES, private: bool = False) -> dict[str, Any] | None:
+    """The JSON object kept in ``path``, or None when there is none: missing, not a plain file, too large,
+    not JSON (also nested too deep to parse, a RecursionError), or JSON that is not an object."""
+    raw = read_small_file(path, max_bytes, private)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def update_json_cache(path: Path, key: str, value: Any) -> None:
+    """Set ``key`` in the JSON object kept at ``path``, best effort: a damaged or foreign file (see
+    read_json_object) starts over, a read-only folder only loses the cache, and readers never see a
+    half-written file.  The file is 0600, a folder made for it 0700."""
+    data = read_json_object(path) or {}
     data[key] = value
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(tmp, flags, 0o600)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # a leftover tmp file keeps its mode through O_CREAT
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)  # also over a FIFO or a link left at the path
     except OSError:
         pass

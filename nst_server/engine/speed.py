@@ -8,12 +8,11 @@ keyed by what could change it (processor, accelerators, TensorFlow, backbone).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,20 +85,44 @@ def measure(engine: StyleTransferEngine, backbone: str = "vgg19") -> Speed:
             step()
             best[precision] = min(best[precision], time.perf_counter() - started)
     megapixels = PROBE_SHAPE[0] * PROBE_SHAPE[1] / 1e6
-    timings = {p: round(seconds / megapixels, 4) for p, seconds in best.items()}
+    # Never 0 (a very fast accelerator, rounded): clients and the cache take only positive timings.
+    timings = {p: max(round(seconds / megapixels, 4), 1e-4) for p, seconds in best.items()}
     return Speed(min(timings, key=timings.get), timings, backbone, machine(), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
+MAX_SECONDS = 1e4  # per megapixel-step: far beyond any machine that could finish a job; more is a damaged cache
+
+
+def _valid_timing(seconds: Any) -> bool:
+    return not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and 0 < seconds <= MAX_SECONDS  # NaN fails
+
+
+def from_cache_entry(entry: Any, backbone: str) -> Speed | None:
+    """The measurement a cache entry holds, if it is one this machine could have made; else None (measured again).
+
+    The cache is a file anyone with the user's rights can damage: every field is checked, and
+    impossible numbers (none, negative, infinite, a precision that is not the faster one) are refused."""
+    if not isinstance(entry, dict) or set(entry) != {f.name for f in fields(Speed)}:
+        return None
+    timings, precision = entry["seconds_per_megapixel_step"], entry["precision"]
+    if not isinstance(timings, dict) or set(timings) != set(PRECISIONS) \
+            or not all(_valid_timing(s) for s in timings.values()):
+        return None
+    if precision not in PRECISIONS or timings[precision] != min(timings.values()):
+        return None
+    if entry["backbone"] != backbone or not isinstance(entry["measured_at"], str) or entry["machine"] != machine():
+        return None
+    return Speed(precision, {p: float(s) for p, s in timings.items()}, backbone, entry["machine"], entry["measured_at"])
+
+
 def cached(backbone: str = "vgg19") -> Speed | None:
-    """The cached measurement for this machine and backbone, if there is one."""
-    try:
-        data = json.loads(cache_path().read_text())
-        speed = Speed(**data[backbone])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if speed.machine != machine() or speed.precision not in PRECISIONS:
-        return None
-    return speed
+    """The cached measurement for this machine and backbone, if there is a sound one.
+
+    Never blocks nor raises: a cache that is not a plain file (a FIFO), too large, nested too deep
+    to parse, not an object or holding impossible numbers is as good as none, and the measurement
+    that follows writes a good one over it."""
+    data = paths.read_json_object(cache_path(), private=True)
+    return from_cache_entry(data.get(backbone), backbone) if data is not None else None
 
 
 def load_or_measure(engine: StyleTransferEngine, backbone: str = "vgg19") -> Speed:

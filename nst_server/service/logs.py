@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -79,7 +80,15 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """RotatingFileHandler whose files are created 0600 (rotation renames, which keeps the mode)."""
 
     def _open(self):
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # Anything but a plain file at the log's path (a FIFO would block this open for ever, a link lead
+        # elsewhere) was not written by a server: the folder is private, so it is replaced.
+        try:
+            if not stat.S_ISREG(os.lstat(self.baseFilename).st_mode):
+                os.unlink(self.baseFilename)
+        except FileNotFoundError:
+            pass
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(self.baseFilename, flags, 0o600)
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o600)  # a log written by an older version may be 0644
         return open(fd, self.mode, encoding=self.encoding, errors=self.errors)

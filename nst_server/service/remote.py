@@ -8,14 +8,13 @@ plug-in needs (``install.py --remote FILE``).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 
-from nst_server.client import protocol, runtime
+from nst_server.client import paths, protocol, runtime
 
 CONFIG_FILE = "remote-server.json"
 
@@ -56,13 +55,21 @@ def setup(folder: Path, public_endpoint: str, bind: str | None = None) -> Path:
     return runtime.write_private_json(folder / CONFIG_FILE, config)
 
 
+def _read_config(folder: Path) -> dict:
+    """The server's remote config; ValueError naming the file when it is missing, not a plain file or damaged."""
+    path = folder / CONFIG_FILE
+    config = paths.read_json_object(path)
+    if config is None:
+        raise ValueError(f"{path} is missing or damaged (not a small JSON file); run remote-setup again")
+    return config
+
+
 def add_client(folder: Path, name: str) -> dict:
     """Allow a new client; returns the connection file for its plug-in (keep it secret)."""
-    path = folder / CONFIG_FILE
-    config = json.loads(path.read_text())
+    config = _read_config(folder)
     public, secret = zmq.curve_keypair()
     config["clients"][name] = public.decode()
-    runtime.write_private_json(path, config)
+    runtime.write_private_json(folder / CONFIG_FILE, config)
     info = runtime.RuntimeInfo(
         endpoint=config["public_endpoint"], key=bytes.fromhex(config["hmac_key"]), pid=0, instance=f"remote:{name}",
         curve_server_key=config["server_public_key"], curve_public_key=public.decode(), curve_secret_key=secret.decode(),
@@ -71,11 +78,19 @@ def add_client(folder: Path, name: str) -> dict:
 
 
 def load(folder: Path) -> RemoteAccess:
-    config = json.loads((folder / CONFIG_FILE).read_text())
-    return RemoteAccess(
-        bind=config["bind"],
-        server_secret_key=config["server_secret_key"],
-        server_public_key=config["server_public_key"],
-        authorized_client_keys=frozenset(config["clients"].values()),
-        hmac_key=bytes.fromhex(config["hmac_key"]),
-    )
+    """The keys ``serve --remote`` needs; ValueError, for people, when the folder's config is not usable."""
+    config = _read_config(folder)
+    try:
+        access = RemoteAccess(
+            bind=str(config["bind"]),
+            server_secret_key=str(config["server_secret_key"]),
+            server_public_key=str(config["server_public_key"]),
+            authorized_client_keys=frozenset(str(key) for key in config["clients"].values()),
+            hmac_key=bytes.fromhex(config["hmac_key"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError(f"{folder / CONFIG_FILE} lacks a field or has one of the wrong kind; run remote-setup "
+                         "again") from None
+    if not ENDPOINT.fullmatch(access.bind):
+        raise ValueError(f"{folder / CONFIG_FILE}: 'bind' must look like tcp://HOST:PORT")
+    return access
