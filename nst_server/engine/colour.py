@@ -44,7 +44,8 @@ def recolour(source: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarra
     """Recolour ``source`` so that its colour mean and covariance become ``mean`` and ``cov`` (linear map)."""
     src = source.reshape(-1, 3).astype(np.float64)
     mu_s = src.mean(0)
-    cov_s = np.cov(src, rowvar=False) + 1e-5 * np.eye(3)
+    # One pixel has no spread: np.cov divides by n - 1 and gives NaN (then LinAlgError), so its covariance is 0.
+    cov_s = (np.cov(src, rowvar=False) if len(src) > 1 else np.zeros((3, 3))) + 1e-5 * np.eye(3)
     # Map through the symmetric square roots: x -> cov^1/2 cov_s^-1/2 (x - mu_s) + mean.
     transform = _sqrtm(cov + 1e-5 * np.eye(3)) @ _sqrtm(cov_s, inverse=True)
     out = (src - mu_s) @ transform.T + mean

@@ -43,11 +43,19 @@ class Decoded:
     style_weights: list[float]
 
 
+def style_long_side(params: dict[str, Any]) -> int:
+    """The longest side a job reads its style images at: the seed method at ``size``; multiscale at most at
+    its finest scale (``size`` or less) times ``style_scale``, and at least 16 px (methods.py)."""
+    return max(16, params["size"], round(params["size"] * params["style_scale"]))
+
+
 def decode(request: messages.JobRequest) -> Decoded:
     """A validated job's bytes as arrays (here, in the worker: a damaged file cannot hurt the server)."""
+    long_side = style_long_side(request.params)
     return Decoded(
         content=images.pixels_to_array(request.content, request.pixels),
-        styles=[images.decode_style(data, name) for data, (name, _) in zip(request.style_files, request.styles, strict=True)],
+        styles=[images.decode_style(data, name, long_side)
+                for data, (name, _) in zip(request.style_files, request.styles, strict=True)],
         style_weights=[weight for _, weight in request.styles],
     )
 
