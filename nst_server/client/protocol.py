@@ -221,7 +221,11 @@ def parse_styles(raw: Any, count: int) -> list[tuple[str, float]]:
     for entry in raw:
         if not isinstance(entry, dict):
             raise ProtocolError("bad_message", "each style is an object with 'name' and 'weight'")
-        name, weight = entry.get("name", "style image"), entry.get("weight", 1.0)
+        missing = [key for key in ("name", "weight") if key not in entry]
+        if missing:  # no defaults: a client that leaves them out has a bug worth hearing about
+            raise ProtocolError("bad_message", f"a style lacks its {' and '.join(repr(k) for k in missing)}: each style "
+                                               "is an object with 'name' and 'weight'")
+        name, weight = entry["name"], entry["weight"]
         if not isinstance(name, str) or len(name) > 255:
             raise ProtocolError("bad_message", "a style's 'name' must be a string of at most 255 characters")
         weight = FloatParam("weight", 1.0, 0.0, 1000.0, "").check(weight)

@@ -11,9 +11,9 @@ format, or why there is none.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
+import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -28,8 +28,6 @@ from nst_server.service.validation import refusal
 
 if TYPE_CHECKING:
     from nst_server.engine.engine import ProgressCallback, StyleTransferEngine
-
-log = logging.getLogger("nst_server")
 
 PREVIEW_INTERVAL_S = 2.0
 
@@ -121,7 +119,7 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
     from nst_server.engine.weights import WeightsMissing
 
     engine = StyleTransferEngine(weights_files)
-    speed = None
+    speed, problem = None, ""
     try:  # measure the precisions (once per machine) and trace the default method while no one waits
         tiny = np.full((32, 32, 3), 0.5, np.float32)
         engine.stylize(tiny, tiny, size=32, steps=1)
@@ -129,7 +127,9 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
         speed = {"precision": measured.precision, "seconds_per_megapixel_step": measured.seconds_per_megapixel_step}
     except WeightsMissing:
         pass  # reported per job
-    conn.send(messages.Ready(speed))
+    except Exception:  # the engine stays up to serve jobs (or say why each fails), not restarted in a loop
+        problem = traceback.format_exc()
+    conn.send(messages.Ready(speed, problem))
     while True:
         request = conn.recv()
         if isinstance(request, messages.Stop):
@@ -145,8 +145,8 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
         except ImageError as exc:
             error = refusal(exc)
             conn.send(messages.JobFailed(job, error.code, error.message))
-        except Exception as exc:  # reported to the client; the worker stays up
-            log.exception("job %s failed", job)
-            conn.send(messages.JobFailed(job, "internal", f"the engine failed: {type(exc).__name__}: {exc}"))
+        except Exception as exc:  # reported to the client; the worker stays up; the traceback goes to server.log
+            conn.send(messages.JobFailed(job, "internal", f"the engine failed: {type(exc).__name__}: {exc}",
+                                         traceback.format_exc()))
         else:
             conn.send(messages.JobResult(job, pixels, time.monotonic() - started))

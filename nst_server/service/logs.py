@@ -28,7 +28,13 @@ RATE_LIMITED = {"rate_limited": True}  # pass as ``extra=`` for records that out
 
 
 class EscapingFormatter(logging.Formatter):
-    """One record, one line: the message's control characters escaped; tracebacks indented beneath it."""
+    """One record, one line: the message's control characters escaped; tracebacks indented beneath it,
+    the record's own and a ``detail`` passed in ``extra`` (the engine process's traceback, sent as text)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        detail = getattr(record, "detail", None)
+        return f"{text}\n{_indented(detail)}" if isinstance(detail, str) and detail.strip() else text
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = printable(record.message, 4000)

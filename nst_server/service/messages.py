@@ -39,9 +39,11 @@ class Stop:
 # --- worker -> socket process ------------------------------------------------------------
 @dataclass(frozen=True)
 class Ready:
-    """The engine is up; ``speed`` as protocol.parse_speed checks it, None when it could not measure (no weights)."""
+    """The engine is up; ``speed`` as protocol.parse_speed checks it, None when it could not measure (no weights,
+    or ``problem``: the traceback of what failed, for the server's log)."""
 
     speed: dict[str, Any] | None
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class JobFailed:
     job: str
     code: str  # a protocol error code; "internal": ``message`` is the engine's own words, for the log
     message: str
+    detail: str = ""  # the traceback, for the server's log (the worker's own stderr reaches no one)
 
 
 @dataclass(frozen=True)

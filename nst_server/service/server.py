@@ -289,6 +289,8 @@ class StyleServer:
             if isinstance(message, messages.Ready):  # the engine is up and has measured itself: clients can estimate
                 self.speed = protocol.parse_speed(message.speed)
                 log.info("engine ready; speed %s", self.speed)
+                if message.problem:
+                    log.error("the engine could not start its measurement; jobs may fail", extra={"detail": message.problem})
                 continue
             job = self._jobs.get(message.job)
             if job is None:
@@ -322,7 +324,7 @@ class StyleServer:
                 self.stats["failed"] += 1
                 text = message.message
                 if message.code == "internal":  # the engine's own words (TensorFlow's) are for the log, not for people
-                    log.error("job %s failed in the engine: %s", job.id, text)
+                    log.error("job %s failed in the engine: %s", job.id, text, extra={"detail": message.detail})
                     text = ENGINE_FAILED_MESSAGE
                 self._send(sock, job.client, protocol.error_header(message.code, text, job.id))
         self._watch_running(sock)
