@@ -8,7 +8,12 @@ limit, control characters, unknown keys; sometimes the header is not even
 JSON, and the buffers are of any number and content.  The server must answer
 each with ``pong``, ``accepted`` or an error whose code is not ``internal`` and
 whose message is printable text for people; it must stay up; and after every
-batch of examples a good client must get a real (tiny) result.
+batch of examples a good client must get a real (tiny) result and a ping
+answered within 0.5 s.  Meanwhile a signed peer sends 100 requests a second and
+never reads an answer (issue 18).  Some examples are valid jobs with a style file
+from a corpus of odd image modes (16-bit and float greyscale, one pixel,
+palette with transparency, CMYK, animated...): those run to their end, and must
+end with a result or a clear error, never ``internal``.
 
 1,000 examples in the normal suite; a long run: ``NST_FUZZ_EXAMPLES=20000
 python -m pytest -s tests/test_server_fuzz.py`` (prints its figures).
@@ -19,9 +24,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +37,7 @@ from PIL import Image
 
 from nst_server import client
 from nst_server.client import protocol
+from tests.conftest import REPO
 from tests.support.servers import SMALL, ServerProcess, layer, style_file
 
 EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "1000"))
@@ -44,7 +53,40 @@ def _png(width: int, height: int, mode: str = "RGB") -> bytes:
     return out.getvalue()
 
 
-STYLE_FILES = [STYLE, _png(20, 50), _png(16500, 100, "1"), _png(64, 64)[:-40], b"GIF89a", b"\x89PNG\r\n\x1a\n"]
+def _encoded(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def _odd_style_files() -> list[bytes]:
+    """Style files in the modes that went wrong (issue 18) or that Pillow decodes its own way: deep greyscale
+    (16-bit, 32-bit integer, float, a float with NaN), one pixel, grey with alpha, a palette with
+    transparency, CMYK, bilevel, animated."""
+    ramp = np.linspace(0.0, 1.0, 40 * 30, dtype=np.float32).reshape(30, 40)
+    nan = ramp.copy()
+    nan[0, 0] = np.nan
+    palette = Image.new("P", (24, 24), 3)
+    palette.info["transparency"] = 3
+    frames = [Image.new("RGB", (20, 20), colour) for colour in ("red", "blue")]
+    return [
+        _encoded(Image.fromarray(np.round(ramp * 65535).astype(np.uint16)), "PNG"),
+        _encoded(Image.fromarray(np.round(ramp * 65535).astype(np.uint16)), "TIFF"),
+        _encoded(Image.fromarray(ramp), "TIFF"),
+        _encoded(Image.fromarray(ramp * 300), "TIFF"),
+        _encoded(Image.fromarray(nan), "TIFF"),
+        _encoded(Image.fromarray((ramp * 2e9).astype(np.int32)), "TIFF"),
+        _png(1, 1), _png(1, 1, "LA"), _encoded(palette, "PNG"), _png(30, 20, "1"),
+        _encoded(Image.new("CMYK", (24, 24), (0, 128, 255, 0)), "JPEG"),
+        _encoded(frames[0], "GIF", save_all=True, append_images=frames[1:]),
+        _encoded(frames[0], "PNG", save_all=True, append_images=frames[1:]),
+        _encoded(frames[0], "WEBP", save_all=True, append_images=frames[1:]),
+    ]
+
+
+ODD_STYLE_FILES = _odd_style_files()
+STYLE_FILES = [STYLE, _png(20, 50), _png(16500, 100, "1"), _png(64, 64)[:-40], b"GIF89a", b"\x89PNG\r\n\x1a\n",
+               *ODD_STYLE_FILES]
 
 
 class Raw(str):
@@ -87,6 +129,7 @@ near_valid = st.one_of(known_values, st.integers(-5, 5000), st.floats(-1, 10), s
 
 buffer_sets = st.one_of(
     st.sampled_from(["valid", "valid+style"]),
+    st.sampled_from(ODD_STYLE_FILES).map(lambda style: ["corpus", style]),  # a valid job with an odd style: run to its end
     st.lists(st.sampled_from(STYLE_FILES), min_size=1, max_size=2).map(lambda styles: [PIXELS, *styles]),
     st.lists(st.binary(max_size=300), max_size=protocol.MAX_FRAMES - 2),
     st.lists(st.sampled_from([b"", PIXELS, STYLE, b"\x89PNG\r\n\x1a\n"]), max_size=protocol.MAX_FRAMES - 1),
@@ -127,7 +170,9 @@ def build(recipe: dict[str, Any], serial: int) -> tuple[bytes, list[bytes]]:
     header.update(recipe["unknown"])
     text = recipe["not_json"] if recipe["not_json"] is not None else json_text(header).encode("utf-8", "surrogatepass")
     buffers = recipe["buffers"]
-    if buffers == "valid":
+    if isinstance(buffers, list) and buffers and buffers[0] == "corpus":
+        buffers = [PIXELS, buffers[1]]
+    elif buffers == "valid":
         buffers = [PIXELS, STYLE]
     elif buffers == "valid+style":
         buffers = [PIXELS, STYLE, STYLE]
@@ -146,10 +191,27 @@ def server(tmp_path_factory, vgg19_weights):
     assert srv.stop() == 0
 
 
-def good_client_is_served(srv: ServerProcess) -> None:
+@pytest.fixture
+def non_reading_peer(server):
+    """A signed client that sends 100 ``ping`` and ``status`` requests a second and never reads an answer
+    (tests/support/flooder.py), for as long as the fuzz runs."""
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.flooder", str(server.runtime_dir), "100", "endless"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "sent", proc.stderr.read()
+    yield proc
+    assert proc.poll() is None, "the non-reading peer stopped"
+    proc.kill()
+    proc.wait()
+
+
+def good_client_is_served(srv: ServerProcess, pings: list[float] | None = None) -> None:
     with srv.connect(10) as conn:
         desc, pixels = layer(32, 24)
         assert len(conn.stylize(pixels, desc, [style_file()], SMALL, silence_timeout=60)) == len(pixels)
+        if pings is not None:  # a ping answered at once, whatever the non-reading peer is doing
+            started = time.monotonic()
+            assert conn.ping(10) is not None
+            pings.append(time.monotonic() - started)
 
 
 def answer(conn: client.Connection, timeout: float = 30.0) -> protocol.Message:
@@ -163,12 +225,13 @@ def answer(conn: client.Connection, timeout: float = 30.0) -> protocol.Message:
     return reply
 
 
-def test_signed_fuzz_never_takes_the_server_down_and_good_clients_are_served(server):
+def test_signed_fuzz_never_takes_the_server_down_and_good_clients_are_served(server, non_reading_peer):
     conn = server.connect()
     baseline_rss = server.rss_mb()
     started = time.monotonic()
-    counts = {"examples": 0, "accepted": 0, "pong": 0, "batches_served": 0}
+    counts = {"examples": 0, "accepted": 0, "pong": 0, "batches_served": 0, "odd_styles_run": 0}
     codes: dict[str, int] = {}
+    pings: list[float] = []
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(recipe=fuzzed_messages())
@@ -178,9 +241,12 @@ def test_signed_fuzz_never_takes_the_server_down_and_good_clients_are_served(ser
         conn.transport.send(protocol.sign(conn.info.key, [text, *buffers]))
         reply = answer(conn)
         assert server.process.poll() is None, "the server died"
-        if reply.type == protocol.ACCEPTED:  # a valid request: stop it, and wait until it has ended
+        if reply.type == protocol.ACCEPTED:  # a valid request: stop it (one with an odd style: let it run), and wait
             counts["accepted"] += 1
-            conn.cancel(reply.header["job"])
+            if isinstance(recipe["buffers"], list) and recipe["buffers"][:1] == ["corpus"]:
+                counts["odd_styles_run"] += 1
+            else:
+                conn.cancel(reply.header["job"])
             while (end := answer(conn, 60)).type not in (protocol.CANCELLED, protocol.ERROR, protocol.RESULT):
                 pass
             reply = end
@@ -193,17 +259,20 @@ def test_signed_fuzz_never_takes_the_server_down_and_good_clients_are_served(ser
             assert reply.type in (protocol.PONG, protocol.CANCELLED, protocol.RESULT), reply.header
             counts["pong"] += reply.type == protocol.PONG
         if counts["examples"] % BATCH == 0:
-            good_client_is_served(server)
+            good_client_is_served(server, pings)
             counts["batches_served"] += 1
 
     try:
         one_message()
     finally:
         conn.close()
-    good_client_is_served(server)
+    good_client_is_served(server, pings)
     took = time.monotonic() - started
-    print(f"\nfuzz: {counts['examples']} signed messages in {took:.0f} s ({counts['accepted']} accepted and cancelled, "
+    print(f"\nfuzz: {counts['examples']} signed messages in {took:.0f} s ({counts['accepted']} accepted, of which "
+          f"{counts['odd_styles_run']} with an odd style file run to their end, the rest cancelled; "
           f"{counts['pong']} pongs, errors {dict(sorted(codes.items()))}); a good client served after each of "
-          f"{counts['batches_served']} batches of {BATCH} and at the end; socket process RSS {baseline_rss:.1f} MB "
-          f"before, {server.rss_mb():.1f} MB after")
+          f"{counts['batches_served']} batches of {BATCH} and at the end, its slowest ping "
+          f"{max(pings) * 1000:.0f} ms, while a peer sent 100 requests a second and read nothing; socket process RSS "
+          f"{baseline_rss:.1f} MB before, {server.rss_mb():.1f} MB after")
     assert counts["examples"] >= min(EXAMPLES, 100)
+    assert max(pings) < 0.5, pings
