@@ -2,6 +2,7 @@
 
 * ``server``: the socket process (``python -m nst_server serve``): a ZeroMQ
   ROUTER that queues jobs, streams their progress, and survives what clients send;
+  ``endpoint``, its lock, its socket and sends that never wait for a client;
 * ``validation``: a request checked at the boundary, before the engine sees it, and
   ``image_checks``, a style file read to its header (Pillow alone) and the image
   errors both processes raise;
