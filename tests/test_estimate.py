@@ -61,6 +61,22 @@ def test_the_plugin_remembers_the_speed_for_the_next_dialog(speed, tmp_path, mon
     assert server_speed.remembered("local") == speed
 
 
+def test_a_damaged_remembered_speed_never_blocks_or_breaks_the_dialog(speed, tmp_path, monkeypatch):
+    """The dialog reads this cache in GIMP's own process: a FIFO there would block it, nested JSON crash it."""
+    import os
+
+    monkeypatch.setenv("NST_STATE_DIR", str(tmp_path / "state"))
+    cache = tmp_path / "state" / server_speed.CACHE_FILE
+    cache.parent.mkdir()
+    cache.write_text("[" * 100000 + "]" * 100000)
+    assert server_speed.remembered("local") is None
+    cache.unlink()
+    os.mkfifo(cache)  # no writer: a plain open would wait forever
+    assert server_speed.remembered("local") is None
+    server_speed.remember("local", speed)
+    assert server_speed.remembered("local") == speed
+
+
 @pytest.mark.parametrize("preset", list(estimate.BUDGET_S))
 def test_automatic_detail_fits_the_budget_and_never_exceeds_the_layer(speed, preset):
     budget = estimate.BUDGET_S[preset]

@@ -12,7 +12,6 @@ Standard library only (runs inside GIMP's Python).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,12 +56,10 @@ def _cache_path() -> Path:
 
 
 def remembered(key: str) -> dict[str, Any] | None:
-    """The speed last heard from server ``key``, or None."""
-    try:
-        data = json.loads(_cache_path().read_text())
-    except (OSError, ValueError):
-        return None
-    return protocol.parse_speed(data.get(key)) if isinstance(data, dict) else None
+    """The speed last heard from server ``key``, or None (also for a damaged cache: a FIFO there must not
+    block GIMP's dialog, nor deeply nested JSON crash it)."""
+    data = paths.read_json_object(_cache_path())
+    return protocol.parse_speed(data.get(key)) if data is not None else None
 
 
 def remember(key: str, speed: dict[str, Any]) -> None:
