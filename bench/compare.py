@@ -172,7 +172,8 @@ def main() -> None:
 
     # Coarse scales as the balanced preset runs them; the finest scale long enough to see the crossing.
     iterations = [PRESETS["balanced"].steps_at(k) for k in sizes[:-1]] + [300]
-    race_result = race_method.optimize(race_ex, content, [(style, 1.0)], sizes, iterations, seed.style_weight, 1.0,
+    race_result = race_method.optimize(race_ex, content, [(style, 1.0)],
+                                       race_method.scales(*content.shape[:2], sizes, iterations), seed.style_weight, 1.0,
                                        watch)
     race_time = time.perf_counter() - race_started
     # The last scale's losses are the seed objective (in reduced precision); confirm the crossing in float32.

@@ -1,10 +1,12 @@
 """How good is the dialog's time estimate?  Real jobs through a real server, against the estimate.
 
     .venv/bin/python docs/measure_estimate.py [--presets balanced] [--sizes 512 1024 2048] [--weights FILE]
+    .venv/bin/python docs/measure_estimate.py --sizes --layers 2400 4096   # automatic detail, as the dialog's default
 
 Starts ``python -m nst_server serve`` in a private folder, waits for the speed its
 engine measures at start-up, then sends one job per preset and size (a shared
-photo, 4:3, at that long side) the way the plug-in does, and prints a table:
+photo, 4:3, at that long side) the way the plug-in does, and with --layers one job per layer long side at
+automatic detail (what the dialog's detail 0 chooses from the server's speed), and prints a table:
 the estimate (nst_server/estimate.py, what the dialog shows) next to the time from
 sending the job to its result.  Timing does not depend on the weights' values, so
 without --weights the tests' seeded VGG19 file is written and used.
@@ -49,7 +51,8 @@ def style() -> protocol.StyleImage:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["balanced"], choices=list(estimate.BUDGET_S))
-    parser.add_argument("--sizes", nargs="+", type=int, default=[512, 1024, 2048])
+    parser.add_argument("--sizes", nargs="*", type=int, default=[512, 1024, 2048], help="detail = the layer's long side")
+    parser.add_argument("--layers", nargs="*", type=int, default=[], help="layer long sides at automatic detail")
     parser.add_argument("--weights", help="VGG19 weights file (default: the tests' seeded file)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
@@ -69,23 +72,26 @@ def main() -> int:
         print(f"server speed: {json.dumps(speed)}", flush=True)
         painting = style()
         for preset in args.presets:
-            for size in args.sizes:
-                desc, pixels = photo(size)
+            for layer, automatic in [*((size, False) for size in args.sizes), *((size, True) for size in args.layers)]:
+                desc, pixels = photo(layer)
+                size = estimate.auto_detail(speed, desc.height, desc.width, preset) if automatic else layer
                 guess = estimate.estimate_seconds(speed, desc.height, desc.width, size, preset)
                 started = time.monotonic()
                 conn.stylize(pixels, desc, [painting], {"preset": preset, "size": size, "seed": 1},
                              silence_timeout=60.0)
                 real = time.monotonic() - started
-                rows.append({"preset": preset, "size": size, "estimate_s": round(guess, 1), "real_s": round(real, 1),
+                rows.append({"preset": preset, "layer": f"{desc.width}x{desc.height}", "size": size,
+                             "automatic": automatic, "estimate_s": round(guess, 1), "real_s": round(real, 1),
                              "error_percent": round(100 * (guess - real) / real, 1)})
                 print(json.dumps(rows[-1]), flush=True)
         conn.close()
     finally:
         server.stop()
-    print("\n| quality | detail | estimate | real | error |\n|---|---|---|---|---|")
+    print("\n| quality | layer | detail | estimate | real | error |\n|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['preset']} | {row['size']} px | {row['estimate_s']:.1f} s | {row['real_s']:.1f} s | "
-              f"{row['error_percent']:+.1f}% |")
+        how = " (automatic)" if row["automatic"] else ""
+        print(f"| {row['preset']} | {row['layer']} | {row['size']} px{how} | {row['estimate_s']:.1f} s | "
+              f"{row['real_s']:.1f} s | {row['error_percent']:+.1f}% |")
     if args.json:
         Path(args.json).write_text(json.dumps({"speed": speed, "rows": rows}, indent=1))
     return 0

@@ -37,9 +37,14 @@ def test_the_server_says_how_fast_it_is_once_its_engine_has_measured_itself(spee
 
 
 def test_malformed_speeds_are_treated_as_unknown():
-    good = {"precision": "float32", "seconds_per_megapixel_step": {"float32": 2.5}, "fixed_seconds": 0.5}
+    good = {"precision": "float32", "seconds_per_megapixel_step": {"float32": 2.5},
+            "texture_seconds_per_megapixel_step": {"float32": 0.6}}
     assert protocol.parse_speed(good) == good
-    for bad in (None, "fast", {}, {**good, "precision": "bfloat16"}, {**good, "fixed_seconds": -1},
+    older = {"precision": "float32", "seconds_per_megapixel_step": {"float32": 2.5}}  # a server before texture scales
+    assert protocol.parse_speed(older) == older
+    for bad in (None, "fast", {}, {**good, "precision": "bfloat16"},
+                {**good, "texture_seconds_per_megapixel_step": {"float32": -1}},
+                {**good, "texture_seconds_per_megapixel_step": {"bfloat16": 0.6}},
                 {**good, "seconds_per_megapixel_step": {"float32": 0}},
                 {**good, "seconds_per_megapixel_step": {"float32": True}},
                 {**good, "seconds_per_megapixel_step": {"int8": 1.0}}):
@@ -79,7 +84,8 @@ def test_a_damaged_remembered_speed_never_blocks_or_breaks_the_dialog(speed, tmp
 
 @pytest.mark.parametrize("preset", list(estimate.BUDGET_S))
 def test_automatic_detail_fits_the_budget_and_never_exceeds_the_layer(speed, preset):
-    budget = estimate.BUDGET_S[preset]
+    budget = estimate.budget_seconds(speed, 3000, 4000, preset)
+    assert budget >= estimate.BUDGET_S[preset]
     photo = estimate.auto_detail(speed, 3000, 4000, preset)
     small = estimate.auto_detail(speed, 60, 80, preset)
     print(f"{preset}: a 4000x3000 photo gets {photo} px "
@@ -92,7 +98,22 @@ def test_automatic_detail_fits_the_budget_and_never_exceeds_the_layer(speed, pre
         assert estimate.estimate_seconds(speed, 3000, 4000, photo + estimate.DETAIL_STEP, preset) > budget
     # More time buys at least as much detail; a tiny layer is never worked on above its own size.
     assert estimate.auto_detail(speed, 3000, 4000, preset, budget=4 * budget) >= photo
-    assert small == 80 or estimate.estimate_seconds(speed, 60, 80, 80, preset) > budget
+    assert small == 80 or estimate.estimate_seconds(speed, 60, 80, 80, preset) > estimate.budget_seconds(speed, 60, 80,
+                                                                                                         preset)
+
+
+def test_balanced_gives_a_large_layer_half_its_long_side_in_a_few_512_px_runs():
+    """Issue 17: at balanced, automatic detail gives a layer of up to 4096 px at least half its long side, on a
+    slow machine too (where 2 minutes would buy a thumbnail), for at most 3.5x a 512 px run's time."""
+    slow = {"precision": "float32", "seconds_per_megapixel_step": {"float32": 12.0},
+            "texture_seconds_per_megapixel_step": {"float32": 3.6}}
+    for height, width in ((1800, 2400), (3072, 4096), (1600, 2560)):
+        size = estimate.auto_detail(slow, height, width, "balanced")
+        ratio = (estimate.estimate_seconds(slow, height, width, size, "balanced")
+                 / estimate.estimate_seconds(slow, height, width, 512, "balanced"))
+        print(f"{width}x{height}: detail {size} px, {ratio:.2f}x a 512 px run")
+        assert size >= max(height, width) / 2 and ratio <= 3.5
+        assert estimate.auto_detail(slow, height, width, "high") > size
 
 
 def test_time_words_are_rounded_as_a_person_says_them():

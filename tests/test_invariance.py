@@ -76,7 +76,7 @@ def test_without_normalization_the_rescaled_network_gives_another_picture(traine
 
     def run(engine: StyleTransferEngine) -> np.ndarray:
         extractor = method.extractor(engine, "vgg16", "float32")
-        return method.optimize(extractor, content, [(starry, 1.0)], sizes, iterations, method.style_weight, 1.0,
-                               lambda p: None)
+        return method.optimize(extractor, content, [(starry, 1.0)], method.scales(*content.shape[:2], sizes, iterations),
+                               method.style_weight, 1.0, lambda p: None)
 
     assert mean_difference_255(run(trained_engine), run(rescaled_engine)) > 5.0

@@ -27,7 +27,8 @@ NESTED = "[" * 100_000 + "]" * 100_000  # json.loads: RecursionError
 
 
 def sound() -> speed.Speed:
-    return speed.Speed("float32", {"float32": 1.5, "bfloat16": 3.0}, "vgg19", speed.machine(), "then")
+    return speed.Speed("float32", {"float32": 1.5, "bfloat16": 3.0}, {"float32": 0.4, "bfloat16": 0.8},
+                       "vgg19", speed.machine(), "then")
 
 
 def entry(**changes) -> dict:
@@ -53,6 +54,8 @@ IMPOSSIBLE = {
     "an unknown precision": entry(precision="float16"),
     "the slower precision chosen": entry(precision="bfloat16"),
     "timings not an object": entry(seconds_per_megapixel_step=[1.5, 3.0]),
+    "a negative texture timing": entry(texture_seconds_per_megapixel_step={"float32": -0.3, "bfloat16": 0.6}),
+    "texture timings missing": {k: v for k, v in entry().items() if k != "texture_seconds_per_megapixel_step"},
     "a field missing": {k: v for k, v in entry().items() if k != "measured_at"},
     "another backbone's": entry(backbone="vgg16"),
 }

@@ -36,7 +36,8 @@ def _write_cache(measured: speed.Speed) -> None:
 
 
 def test_auto_follows_the_measurement_not_the_cpu_flags(isolated_dirs, vgg19_weights):
-    base = speed.Speed("float32", {"float32": 1.0, "bfloat16": 1.6}, "vgg19", speed.machine(), "then")
+    base = speed.Speed("float32", {"float32": 1.0, "bfloat16": 1.6}, {"float32": 0.3, "bfloat16": 0.5},
+                       "vgg19", speed.machine(), "then")
     _write_cache(base)
     assert network_dtype(StyleTransferEngine({"vgg19": str(vgg19_weights)})) == "float32"
     _write_cache(replace(base, precision="bfloat16", seconds_per_megapixel_step={"float32": 2.0, "bfloat16": 1.0}))
@@ -44,7 +45,8 @@ def test_auto_follows_the_measurement_not_the_cpu_flags(isolated_dirs, vgg19_wei
 
 
 def test_a_measurement_from_another_machine_is_measured_again(isolated_dirs, vgg19_weights):
-    other = speed.Speed("bfloat16", {"float32": 9.0, "bfloat16": 1.0}, "vgg19", {**speed.machine(), "cpu": "another"},
+    other = speed.Speed("bfloat16", {"float32": 9.0, "bfloat16": 1.0}, {"float32": 2.0, "bfloat16": 0.3},
+                        "vgg19", {**speed.machine(), "cpu": "another"},
                         "then")
     _write_cache(other)
     measured = StyleTransferEngine({"vgg19": str(vgg19_weights)}).measured_speed("vgg19")

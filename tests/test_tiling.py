@@ -72,10 +72,10 @@ def test_tiled_result_matches_the_untiled_one_and_shows_no_seams(trained_engine,
     method = METHODS["multiscale"]
     tiled_method = dataclasses.replace(method, tile_size=128, tile_overlap=32)
     ex = method.extractor(trained_engine, "vgg16", "float32")
-    run = dict(sizes=[128, 181], iterations=[40, 40], style_weight=method.style_weight, style_scale=1.0,
-               progress=lambda p: None)
-    untiled = method.optimize(ex, content, [(starry, 1.0)], **run)
-    tiled = tiled_method.optimize(ex, content, [(starry, 1.0)], **run)
+    run = dict(style_weight=method.style_weight, style_scale=1.0, progress=lambda p: None)
+    untiled = method.optimize(ex, content, [(starry, 1.0)], method.scales(*content.shape[:2], [128, 181], [40, 40]), **run)
+    tiled = tiled_method.optimize(ex, content, [(starry, 1.0)],
+                                  tiled_method.scales(*content.shape[:2], [128, 181], [40, 40]), **run)
     assert tiled.shape == untiled.shape == (121, 181, 3)
     layout = schedule.layout(121, 181, 128, 32)
     assert len(layout) == 2  # the finest scale really was tiled

@@ -1,7 +1,7 @@
 """How long a job will take on a given server, and the automatic output detail.
 
 The server measures its own speed (seconds per megapixel-step, for each
-precision, plus a fixed cost per job) and tells clients in its ``pong``
+precision, at whole-network scales and at texture scales) and tells clients in its ``pong``
 (protocol.parse_speed checks it).  schedule.py says how many megapixel-steps a
 job is.  Together they give the time before the job runs; the automatic detail
 is the largest long side, up to the layer's own, whose estimate fits the
@@ -17,34 +17,55 @@ from typing import Any
 
 from nst_server.client import schedule
 
-# What an artist waits for each quality at most, when the detail is automatic.
+# What an artist waits for each quality at most, when the detail is automatic: this many seconds, or (balanced
+# and high) this many times what the same layer takes at 512 px balanced, whichever is more.  On a slow machine
+# the first would hold a large layer to a thumbnail; texture scales (schedule.py) make half the long side of a
+# 4096 px layer fit in about 2.5 times a 512 px run.
 BUDGET_S: dict[str, float] = {"preview": 15.0, "balanced": 120.0, "high": 600.0}
+RELATIVE_BUDGET: dict[str, float] = {"preview": 0.0, "balanced": 3.0, "high": 10.0}
+REFERENCE_DETAIL = 512
 DETAIL_STEP = 32  # automatic details are multiples of this (or the layer's own long side)
 MIN_DETAIL = 32  # the smallest size the server accepts
 MAX_DETAIL = 4096  # the largest
 
 
-def seconds_per_megapixel_step(speed: dict[str, Any], precision: str = "auto") -> float:
-    """The server's measured cost of one Adam step on one megapixel, at ``precision`` ('auto': its own choice)."""
+TEXTURE_COST = 0.25  # a texture step's cost per pixel against a whole-network step's, for servers that do not say
+
+
+def seconds_per_megapixel_step(speed: dict[str, Any], precision: str = "auto", texture: bool = False) -> float:
+    """The server's measured cost of one Adam step on one megapixel, at ``precision`` ('auto': its own choice),
+    at a whole-network scale or at a ``texture`` scale."""
     timings = speed["seconds_per_megapixel_step"]
     chosen = speed["precision"] if precision == "auto" or precision not in timings else precision
-    return float(timings[chosen])
+    if not texture:
+        return float(timings[chosen])
+    texture_timings = speed.get("texture_seconds_per_megapixel_step")
+    return float(texture_timings[chosen]) if texture_timings else TEXTURE_COST * float(timings[chosen])
 
 
 def estimate_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int = 0,
                      precision: str = "auto") -> float:
     """Seconds a multiscale job on a ``height`` x ``width`` layer at long side ``size`` takes at most."""
-    work = schedule.megapixel_steps(schedule.plan(height, width, size, preset, steps))
-    return float(speed.get("fixed_seconds") or 0.0) + seconds_per_megapixel_step(speed, precision) * work
+    scales = schedule.plan(height, width, size, preset, steps)
+    return sum(seconds_per_megapixel_step(speed, precision, texture) * schedule.megapixel_steps(scales, texture)
+               for texture in (False, True))
+
+
+def budget_seconds(speed: dict[str, Any], height: int, width: int, preset: str, steps: int = 0,
+                   precision: str = "auto") -> float:
+    """What automatic detail may spend on this layer: BUDGET_S, or RELATIVE_BUDGET times a 512 px balanced run."""
+    reference = estimate_seconds(speed, height, width, min(REFERENCE_DETAIL, max(height, width)), "balanced", steps,
+                                 precision)
+    return max(BUDGET_S[preset], RELATIVE_BUDGET[preset] * reference)
 
 
 def auto_detail(speed: dict[str, Any], height: int, width: int, preset: str, steps: int = 0,
                 precision: str = "auto", budget: float | None = None) -> int:
-    """The largest long side, up to the layer's own, whose estimate fits ``budget`` (the preset's by default).
+    """The largest long side, up to the layer's own, whose estimate fits ``budget`` (budget_seconds by default).
 
     When even the smallest detail does not fit, the smallest is returned.
     """
-    budget = BUDGET_S[preset] if budget is None else budget
+    budget = budget_seconds(speed, height, width, preset, steps, precision) if budget is None else budget
     own = max(MIN_DETAIL, min(MAX_DETAIL, max(height, width)))
     sizes = [own, *range((own - 1) // DETAIL_STEP * DETAIL_STEP, MIN_DETAIL - 1, -DETAIL_STEP)]
     for size in sizes:

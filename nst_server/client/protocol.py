@@ -545,24 +545,33 @@ def error_header(code: str, message: str, job: str | None = None) -> dict[str, A
 SPEED_PRECISIONS = ("float32", "bfloat16")
 
 
-def parse_speed(raw: Any) -> dict[str, Any] | None:
-    """The ``speed`` a pong carries, checked: ``precision`` (the engine's choice), ``seconds_per_megapixel_step``
-    (per precision measured) and ``fixed_seconds`` (per job); None when absent (not measured yet, an older
-    server) or malformed."""
-    if not isinstance(raw, dict):
-        return None
-    timings = raw.get("seconds_per_megapixel_step")
-    if not isinstance(timings, dict) or not timings:
+def _timings(raw: Any) -> dict[str, float] | None:
+    if not isinstance(raw, dict) or not raw:
         return None
     clean: dict[str, float] = {}
-    for name, seconds in timings.items():
+    for name, seconds in raw.items():
         if name not in SPEED_PRECISIONS or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
                 or not math.isfinite(seconds) or seconds <= 0:
             return None
         clean[name] = float(seconds)
-    precision, fixed = raw.get("precision"), raw.get("fixed_seconds")
-    fixed = 0.0 if fixed is None else fixed
-    if not isinstance(precision, str) or precision not in clean \
-            or isinstance(fixed, bool) or not isinstance(fixed, (int, float)) or not math.isfinite(fixed) or fixed < 0:
+    return clean
+
+
+def parse_speed(raw: Any) -> dict[str, Any] | None:
+    """The ``speed`` a pong carries, checked: ``precision`` (the engine's choice), ``seconds_per_megapixel_step``
+    (per precision measured, at whole-network scales) and ``texture_seconds_per_megapixel_step`` (the same at
+    texture scales; absent from servers before texture scales, when clients assume TEXTURE_COST of a whole
+    step); None when absent (not measured yet) or malformed."""
+    if not isinstance(raw, dict):
         return None
-    return {"precision": precision, "seconds_per_megapixel_step": clean, "fixed_seconds": float(fixed)}
+    timings = _timings(raw.get("seconds_per_megapixel_step"))
+    precision = raw.get("precision")
+    if timings is None or not isinstance(precision, str) or precision not in timings:
+        return None
+    speed: dict[str, Any] = {"precision": precision, "seconds_per_megapixel_step": timings}
+    if "texture_seconds_per_megapixel_step" in raw:
+        texture = _timings(raw["texture_seconds_per_megapixel_step"])
+        if texture is None or set(texture) != set(timings):
+            return None
+        speed["texture_seconds_per_megapixel_step"] = texture
+    return speed

@@ -1,7 +1,12 @@
 """How much work a run of the default method does: its scales, tiles and Adam steps.
 
-Large scales are optimized in overlapping tiles (the engine's tiles.py blends them
-back) so that memory stays bounded whatever the layer's size.
+Structure where it is cheap, texture where it shows: scales up to STRUCTURE_SIZE
+run the whole network (composition, large strokes); larger ones, a factor of 2
+apart up to the detail asked for, are texture scales, which run only the
+network's first blocks (brush texture at the scale of single pixels) and cost a
+fraction of a step per pixel.  Large scales are optimized in overlapping tiles
+(the engine's tiles.py blends them back) so that memory stays bounded whatever
+the layer's size.
 
 Standard library only, in the client package: the plug-in estimates a job's time
 from it and the worker's measured speed (seconds per megapixel-step) before the
@@ -26,6 +31,7 @@ class Preset:
     falloff: float
     finest_fraction: float = 1.0
     min_steps: int = 8
+    texture_steps: int = 12  # at each texture scale
 
     def steps_at(self, size: int) -> int:
         return max(self.min_steps, round(self.steps * min(1.0, (self.reference / size) ** self.falloff)))
@@ -40,14 +46,19 @@ class Preset:
 # balanced at 100/20 rather than 60/10: 1.8x the time at 512 px for a style distance 0.50 -> 0.40 on
 # starry_scale2 and 0.63 -> 0.46 on seated, still well inside its time target at 1024 px.
 PRESETS: dict[str, Preset] = {
-    "preview": Preset(32, reference=181, falloff=2.0, finest_fraction=0.5, min_steps=8),
-    "balanced": Preset(100, reference=181, falloff=2.0, min_steps=20),
-    "high": Preset(150, reference=181, falloff=1.5, min_steps=30),
+    "preview": Preset(32, reference=181, falloff=2.0, finest_fraction=0.5, min_steps=8, texture_steps=6),
+    "balanced": Preset(100, reference=181, falloff=2.0, min_steps=20, texture_steps=12),
+    "high": Preset(150, reference=181, falloff=1.5, min_steps=30, texture_steps=24),
 }
 COARSEST = 128  # px, long side of the first scale
+STRUCTURE_SIZE = 512  # px: the whole network up to this long side; larger scales are texture scales
 SCALE_FACTOR = math.sqrt(2)
 TILE_SIZE = 1024  # px: larger scales are optimized in overlapping tiles of this size
 TILE_OVERLAP = 128
+# Texture scales see only the first blocks (receptive fields of a few dozen pixels), so their tiles need less
+# overlap; a tile of 1024 + overlap splits the usual power-of-two sides without a third, mostly repeated, tile.
+TEXTURE_TILE_OVERLAP = 64
+TEXTURE_TILE_SIZE = 1024 + TEXTURE_TILE_OVERLAP
 ALIGN = 16  # tile corners on multiples of the deepest VGG stride, so feature grids line up
 
 
@@ -89,10 +100,20 @@ def layout(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
 
 
 def scale_sizes(size: int) -> list[int]:
-    """Long sides from COARSEST up to ``size`` in steps of sqrt(2), coarse to fine."""
-    sizes = [size]
+    """Long sides of the whole-network scales: from COARSEST up to ``size`` (at most STRUCTURE_SIZE) in steps of
+    sqrt(2), coarse to fine."""
+    sizes = [min(size, STRUCTURE_SIZE)]
     while sizes[-1] / SCALE_FACTOR >= COARSEST:
         sizes.append(round(sizes[-1] / SCALE_FACTOR))
+    return sizes[::-1]
+
+
+def texture_sizes(size: int) -> list[int]:
+    """Long sides of the texture scales, coarse to fine: ``size`` and its halves while above STRUCTURE_SIZE."""
+    sizes = []
+    while size > STRUCTURE_SIZE:
+        sizes.append(size)
+        size //= 2
     return sizes[::-1]
 
 
@@ -118,23 +139,37 @@ def long_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Scale:
-    """One scale of a run: its long side, image shape, steps per tile, and tiles."""
+    """One scale of a run: its long side, image shape, steps per tile, tiles, and whether it is a texture scale
+    (the network's first blocks only) or a whole-network one."""
 
     size: int
     shape: tuple[int, int]
     steps: int
     tiles: list[Tile]
+    texture: bool = False
 
 
 def plan(height: int, width: int, size: int, preset: str = "balanced", steps: int = 0,
          tile_size: int = TILE_SIZE, tile_overlap: int = TILE_OVERLAP) -> list[Scale]:
-    """The scales a ``height`` x ``width`` image goes through to come out at long side ``size``."""
-    sizes = scale_sizes(finest_size(preset, size))
-    shapes = [long_side_shape(height, width, s) for s in sizes]
-    return [Scale(s, shape, n, layout(*shape, tile_size, tile_overlap))
-            for s, shape, n in zip(sizes, shapes, iterations(preset, sizes, steps), strict=True)]
+    """The scales a ``height`` x ``width`` image goes through to come out at long side ``size``: whole-network
+    scales up to STRUCTURE_SIZE, then texture scales.  ``steps`` (when not 0) sets the total over all scales."""
+    finest = finest_size(preset, size)
+    structure, texture = scale_sizes(finest), texture_sizes(finest)
+    counts = [*iterations(preset, structure), *[PRESETS[preset].texture_steps] * len(texture)]
+    if steps:
+        total = sum(counts)
+        counts = [max(1, round(n * steps / total)) for n in counts]
+    scales = []
+    for i, (s, n) in enumerate(zip([*structure, *texture], counts, strict=True)):
+        shape, is_texture = long_side_shape(height, width, s), i >= len(structure)
+        tiles = layout(*shape, TEXTURE_TILE_SIZE, TEXTURE_TILE_OVERLAP) if is_texture else layout(*shape, tile_size,
+                                                                                                     tile_overlap)
+        scales.append(Scale(s, shape, n, tiles, texture=is_texture))
+    return scales
 
 
-def megapixel_steps(scales: list[Scale]) -> float:
-    """The work of a run (a Stop only shortens it): steps times pixels, over scales and tiles."""
-    return sum(scale.steps * tile.shape[0] * tile.shape[1] for scale in scales for tile in scale.tiles) / 1e6
+def megapixel_steps(scales: list[Scale], texture: bool | None = None) -> float:
+    """The work of a run (a Stop only shortens it): steps times pixels, over scales and tiles; only the texture
+    scales' or only the whole-network ones' when ``texture`` says which."""
+    return sum(scale.steps * tile.shape[0] * tile.shape[1] for scale in scales for tile in scale.tiles
+               if texture is None or scale.texture == texture) / 1e6

@@ -22,6 +22,7 @@ import numpy as np
 
 from nst_server.client.protocol import ImageDesc
 from nst_server.engine import images
+from nst_server.engine.enlarge import enlarge
 from nst_server.service import messages
 from nst_server.service.image_checks import ImageError
 from nst_server.service.validation import refusal
@@ -63,7 +64,7 @@ def run(engine: StyleTransferEngine, request: messages.JobRequest, progress: Pro
     desc, decoded = request.content, decode(request)
     result = engine.stylize(decoded.content[..., :3], decoded.styles, style_weights=decoded.style_weights,
                             progress=progress, **request.params)
-    result = images.resize_to(result, desc.width, desc.height)
+    result = enlarge(result, decoded.content[..., :3])
     if desc.channels == 4:
         result = np.concatenate([result, decoded.content[..., 3:]], axis=-1)
     return images.array_to_pixels(desc, result)
@@ -124,7 +125,7 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
         tiny = np.full((32, 32, 3), 0.5, np.float32)
         engine.stylize(tiny, tiny, size=32, steps=1)
         measured = engine.measured_speed("vgg19")
-        speed = {"precision": measured.precision, "seconds_per_megapixel_step": measured.seconds_per_megapixel_step}
+        speed = measured.for_clients()
     except WeightsMissing:
         pass  # reported per job
     except Exception:  # the engine stays up to serve jobs (or say why each fails), not restarted in a loop

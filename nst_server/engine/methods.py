@@ -118,7 +118,7 @@ class SeedMethod:
 @dataclass(frozen=True)
 class MultiscaleMethod:
     """The default: coarse-to-fine over an image pyramid, Adam with a cosine-decayed rate at each
-    scale (L-BFGS-B as an option), the network in the precision measured faster on this machine,
+    scale, the network in the precision measured faster on this machine,
     and overlapping tiles at scales too large to do at once.
 
     Losses: mean and covariance matching on block1..5_conv1 (steadier than Gram
@@ -138,7 +138,6 @@ class MultiscaleMethod:
     style_weight: float = 15.0
     content_weight: float = 1.0
     tv_weight: float = 0.05
-    optimizer: str = "adam"  # or "lbfgs"
     learning_rate: float = 0.025  # Adam, decayed to a tenth over each scale (cosine)
     adam_epsilon: float = 0.2  # relative to the gradient's root mean square (steps.CompiledSteps._adam_step)
     palette: float = 0.5  # how much the photo is recoloured to the painting's palette before the run (at strength >= 50)
@@ -146,6 +145,13 @@ class MultiscaleMethod:
     tv_per_pixel: bool = True  # total variation as a mean, like the other terms, so its pull is the same at every scale
     tile_size: int = schedule.TILE_SIZE  # px: larger scales are optimized in overlapping tiles of this size
     tile_overlap: int = schedule.TILE_OVERLAP
+    # Texture scales (schedule.py: above STRUCTURE_SIZE): the network's first blocks only, for brush texture at the
+    # scale of pixels; content before the first pooling, so that the image can be shifted between steps (jitter
+    # pixels at most) without a grid of the pooling's period forming.
+    texture_style_layers: tuple[str, ...] = ("block1_conv1", "block2_conv1", "block3_conv1")
+    texture_content_layers: tuple[str, ...] = ("block1_conv2",)
+    texture_content_weight: float = 1.0
+    texture_jitter: int = 4
 
     def objective(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                   style_weight: float) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -156,19 +162,33 @@ class MultiscaleMethod:
         style_targets = [style_statistics(extractor, s, self.style_loss) for s, _ in styles]
         args = (targets_of(whole), style_targets, self.style_term_weights(style_targets, [w for _, w in styles], style_weight),
                 self.content_term_weights(content_rms), self.tv_term_weight(whole))
-        return lambda image: compiled.loss_and_grad(image, *args)[0]
+        return lambda image: compiled.loss_and_grad(image, tf.constant(0.0), *args)[0]
 
     def extractor(self, engine: StyleTransferEngine, backbone: str, precision: str = "auto") -> Any:
         """The features this method optimizes, on the engine's network."""
         return engine.extractor(backbone, self.style_layers, self.content_layers, precision, self.pooling)
 
-    def probe_step(self, extractor: Any, content: np.ndarray, style: np.ndarray) -> Callable[[], None]:
-        """One Adam step of this method's compiled graph at the content's size, run to completion (for timing)."""
-        compiled = compiled_steps(extractor, self.style_loss, 1)
+    def texture_extractor(self, engine: StyleTransferEngine, backbone: str, precision: str = "auto") -> Any:
+        """The network's first blocks, for the texture scales."""
+        return engine.extractor(backbone, self.texture_style_layers, self.texture_content_layers, precision, self.pooling)
+
+    def scales(self, height: int, width: int, sizes: list[int], iterations: list[int]) -> list[schedule.Scale]:
+        """Whole-network scales at these long sides with these steps, tiled as this method tiles."""
+        shapes = [schedule.long_side_shape(height, width, s) for s in sizes]
+        return [schedule.Scale(s, shape, n, schedule.layout(*shape, self.tile_size, self.tile_overlap))
+                for s, shape, n in zip(sizes, shapes, iterations, strict=True)]
+
+    def probe_step(self, extractor: Any, content: np.ndarray, style: np.ndarray,
+                   texture: bool = False) -> Callable[[], None]:
+        """One Adam step of this method's compiled graph at the content's size, run to completion (for timing);
+        ``texture``: a texture scale's step, ``extractor`` being self.texture_extractor's."""
+        compiled = compiled_steps(extractor, self.style_loss, 1, self.texture_jitter if texture else 0)
         whole = schedule.Tile(0, 0, *content.shape[:2])
         targets_of, content_rms = self._content_targets(compiled, content, [whole])
         style_targets = [style_statistics(extractor, style, self.style_loss)]
-        args = (targets_of(whole), style_targets, self.style_term_weights(style_targets, [1.0], self.style_weight),
+        layer_weights = (1.0,) * len(self.texture_style_layers) if texture else None
+        args = (targets_of(whole), style_targets,
+                self.style_term_weights(style_targets, [1.0], self.style_weight, layer_weights),
                 self.content_term_weights(content_rms), self.tv_term_weight(whole))
         x = tf.constant(content[None])
         zeros = tf.zeros_like(x)
@@ -178,7 +198,8 @@ class MultiscaleMethod:
                                tf.constant(self.adam_epsilon), *args)[3].numpy()
         return step
 
-    def style_term_weights(self, targets: list[list[Any]], blend: list[float], style_weight: float) -> tf.Tensor:
+    def style_term_weights(self, targets: list[list[Any]], blend: list[float], style_weight: float,
+                           layer_weights: tuple[float, ...] | None = None) -> tf.Tensor:
         """(styles, layers, 2) weights of each style layer's mean and covariance (or Gram) errors.
 
         Normalized, each layer's errors are measured in units of the style's own RMS activation
@@ -186,7 +207,7 @@ class MultiscaleMethod:
         and between style and content, is then the same on any network whose layers differ
         only in scale, as ImageNet VGG19 and other trained VGGs do by factors of up to 100.
         """
-        layer_weights = np.asarray(self.style_layer_weights, np.float64)
+        layer_weights = np.asarray(self.style_layer_weights if layer_weights is None else layer_weights, np.float64)
         layer_weights = layer_weights / layer_weights.sum()
         rows = []
         for stats, w in zip(targets, blend, strict=True):
@@ -201,9 +222,10 @@ class MultiscaleMethod:
     def tv_term_weight(self, tile: schedule.Tile) -> tf.Tensor:
         return tf.constant(self.tv_weight / (tile.shape[0] * tile.shape[1] if self.tv_per_pixel else 1.0), tf.float32)
 
-    def content_term_weights(self, content_rms: list[float]) -> tf.Tensor:
+    def content_term_weights(self, content_rms: list[float], content_weight: float | None = None) -> tf.Tensor:
         """Weight of each content layer's error (normalized: relative to the content's RMS activation there)."""
-        weights = [self.content_weight / len(content_rms) / (r**2 if self.normalize else 1.0) for r in content_rms]
+        weight = self.content_weight if content_weight is None else content_weight
+        weights = [weight / len(content_rms) / (r**2 if self.normalize else 1.0) for r in content_rms]
         return tf.constant(weights, tf.float32)
 
     def stylize(self, engine: StyleTransferEngine, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
@@ -218,65 +240,90 @@ class MultiscaleMethod:
             # The painting's palette, as much as the strength asks (none at 0, all of self.palette from 50 on).
             amount = self.palette * min(1.0, settings.strength / 50)
             content = (1 - amount) * content + amount * colour.recolour(content, *colour.palette(styles))
+        scales = schedule.plan(*content.shape[:2], settings.size, settings.preset, settings.steps, self.tile_size,
+                               self.tile_overlap)
         extractor = self.extractor(engine, settings.backbone, settings.precision)
-        finest = schedule.finest_size(settings.preset, settings.size)
-        sizes = schedule.scale_sizes(finest)
+        texture = (self.texture_extractor(engine, settings.backbone, settings.precision)
+                   if any(scale.texture for scale in scales) else None)
         # Above 50 the style statistics are already met (the held-out style distance stops falling) and the
         # content term no longer matters: what still ties the result to the photo is where it starts.  So the
         # upper half of the slider starts the coarsest scale further from the photo, toward pure texture.
         noise = self.texture_start * max(0.0, (settings.strength - 50) / 50)
-        result = self.optimize(extractor, content, styles, sizes, schedule.iterations(settings.preset, sizes, settings.steps),
-                               self.style_weight * settings.strength_factor, settings.style_scale, progress,
-                               cache=engine.style_targets, start_noise=(noise, settings.seed))
-        if finest != settings.size:
+        result = self.optimize(extractor, content, styles, scales, self.style_weight * settings.strength_factor,
+                               settings.style_scale, progress, cache=engine.style_targets, start_noise=(noise, settings.seed),
+                               texture_extractor=texture)
+        if scales[-1].size != settings.size:
             result = resize_to_shape(result, schedule.long_side_shape(*content.shape[:2], settings.size))
         if settings.preserve_colors == "luminance":
             result = colour.with_chroma_of(result, resize_to_shape(original, result.shape[:2]))
         return result
 
-    def optimize(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]], sizes: list[int],
-                 iterations: list[int], style_weight: float, style_scale: float,
-                 progress: ProgressCallback, cache: StyleTargetCache | None = None,
-                 start_noise: tuple[float, int] = (0.0, 0)) -> np.ndarray:
-        """Coarse to fine: at each scale, start from the previous scale's result, upsampled; the first
-        from the content, of which ``start_noise`` (amount, seed) replaces a part by noise in the styles' palette.
+    def optimize(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
+                 scales: list[schedule.Scale], style_weight: float, style_scale: float, progress: ProgressCallback,
+                 cache: StyleTargetCache | None = None, start_noise: tuple[float, int] = (0.0, 0),
+                 texture_extractor: Any = None) -> np.ndarray:
+        """Coarse to fine (``scales``, schedule.plan's or self.scales'): at each scale, start from the previous
+        scale's result, upsampled; the first from the content, of which ``start_noise`` (amount, seed) replaces a
+        part by noise in the styles' palette.  Texture scales run ``texture_extractor``.
 
         A progress callback that raises FinishNow ends the run there: the image reached so
         far, at the finest scale's size, is the result.
         """
-        compiled = compiled_steps(extractor, self.style_loss, len(styles))
         cache = cache if cache is not None else StyleTargetCache()
         style_keys = [content_hash(s) for s, _ in styles]
         blend = [w for _, w in styles]
-        shapes = [schedule.long_side_shape(*content.shape[:2], s) for s in sizes]
-        layouts = [schedule.layout(h, w, self.tile_size, self.tile_overlap) for h, w in shapes]
-        total = sum(budget * len(lay) for budget, lay in zip(iterations, layouts, strict=True))
-        run = self._lbfgs if self.optimizer == "lbfgs" else self._adam
+        total = sum(scale.steps * len(scale.tiles) for scale in scales)
         done, start = 0, time.perf_counter()
         image: np.ndarray | None = None
         try:
-            for size, budget, layout in zip(sizes, iterations, layouts, strict=True):
-                content_k = resize_long_side(content, size)
+            for scale in scales:
+                content_k = resize_to_shape(content, scale.shape)
                 if image is None:
                     image = self._start(content_k, styles, *start_noise)
+                    target = content_k
                 else:
-                    image = resize_to_shape(image, content_k.shape[:2])
-                style_targets = [cache.get(extractor, self.style_loss, s, key, max(16, round(size * style_scale)),
+                    previous, image = image, resize_to_shape(image, scale.shape)
+                    target = self._texture_target(image, content_k, previous.shape[:2]) if scale.texture else content_k
+                if scale.texture:
+                    if texture_extractor is None:
+                        raise ValueError("a texture scale needs the texture extractor")
+                    ex, layer_weights, content_weight = texture_extractor, (1.0,) * len(self.texture_style_layers), \
+                        self.texture_content_weight
+                    compiled = compiled_steps(ex, self.style_loss, len(styles), self.texture_jitter)
+                else:
+                    ex, layer_weights, content_weight = extractor, None, None
+                    compiled = compiled_steps(ex, self.style_loss, len(styles))
+                style_targets = [cache.get(ex, self.style_loss, s, key, self._style_side(scale, s, style_scale),
                                            resize_long_side) for (s, _), key in zip(styles, style_keys, strict=True)]
-                style_w = self.style_term_weights(style_targets, blend, style_weight)
-                targets_of, content_rms = self._content_targets(compiled, content_k, layout)
-                content_w = self.content_term_weights(content_rms)
-                for tile in layout:
+                style_w = self.style_term_weights(style_targets, blend, style_weight, layer_weights)
+                targets_of, content_rms = self._content_targets(compiled, target, scale.tiles)
+                content_w = self.content_term_weights(content_rms, content_weight)
+                for tile in scale.tiles:
                     def report(step: int, loss: float, current: Callable, offset: int = done) -> None:
                         progress(Progress(offset + step, total, loss, time.perf_counter() - start, current))
 
                     args = (targets_of(tile), style_targets, style_w, content_w, self.tv_term_weight(tile))
-                    run(compiled, image, tile, args, budget, report)
-                    done += budget
+                    overlap = schedule.TEXTURE_TILE_OVERLAP if scale.texture else self.tile_overlap
+                    self._adam(compiled, image, tile, args, scale.steps, report, overlap)
+                    done += scale.steps
         except FinishNow:
             pass
         assert image is not None
-        return resize_to_shape(image, shapes[-1])
+        return resize_to_shape(image, scales[-1].shape)
+
+    @staticmethod
+    def _style_side(scale: schedule.Scale, style: np.ndarray, style_scale: float) -> int:
+        """The style's long side at a scale: the scale's times the style scale (at least 16 px); at texture scales
+        at most the painting's own, whose texture at its own resolution is what an enlarged copy would blur."""
+        side = max(16, round(scale.size * style_scale))
+        return min(side, max(style.shape[:2])) if scale.texture else side
+
+    @staticmethod
+    def _texture_target(start: np.ndarray, content: np.ndarray, previous_shape: tuple[int, int]) -> np.ndarray:
+        """What a texture scale keeps: the stylized image so far (the start, enlarged from the previous scale) with
+        the photo's detail that the previous scale could not hold (the band between the two sizes) added."""
+        band = content - resize_to_shape(resize_to_shape(content, previous_shape), content.shape[:2])
+        return np.clip(start + band, 0.0, 1.0)
 
     @staticmethod
     def _start(content: np.ndarray, styles: list[tuple[np.ndarray, float]], amount: float, seed: int) -> np.ndarray:
@@ -305,17 +352,18 @@ class MultiscaleMethod:
                 counts[i] += int(tf.size(target))
         return features, list(np.sqrt(sums / counts))
 
-    def _preview(self, image: np.ndarray, tile: schedule.Tile, pixels: Callable[[], np.ndarray]) -> Callable:
+    @staticmethod
+    def _preview(image: np.ndarray, tile: schedule.Tile, pixels: Callable[[], np.ndarray], overlap: int) -> Callable:
         def current() -> np.ndarray:
             if tile.shape == image.shape[:2]:
                 return pixels()
             copy = image.copy()
-            tiles.blend(copy, tile, pixels(), self.tile_overlap)
+            tiles.blend(copy, tile, pixels(), overlap)
             return copy
         return current
 
     def _adam(self, compiled: CompiledSteps, image: np.ndarray, tile: schedule.Tile, args: tuple, budget: int,
-              report: Callable) -> None:
+              report: Callable, overlap: int) -> None:
         """``budget`` Adam steps on one tile of ``image``, written back into it.  No early stop: as measured,
         the texture still forms up to the end of a budget, and fixed budgets keep the time estimate true."""
         x = tf.constant(image[tile.slices][None])
@@ -325,38 +373,9 @@ class MultiscaleMethod:
             for i in range(1, budget + 1):
                 rate = self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (i - 1) / max(1, budget))))
                 x, m, v, loss_t = compiled.adam_step(x, m, v, tf.constant(float(i)), tf.constant(rate), epsilon, *args)
-                report(i, float(loss_t), self._preview(image, tile, lambda x=x: x[0].numpy()))
+                report(i, float(loss_t), self._preview(image, tile, lambda x=x: x[0].numpy(), overlap))
         finally:  # FinishNow included: the work done so far is kept
-            tiles.blend(image, tile, x[0].numpy(), self.tile_overlap)
-
-    def _lbfgs(self, compiled: CompiledSteps, image: np.ndarray, tile: schedule.Tile, args: tuple, budget: int,
-               report: Callable) -> None:
-        """At most ``budget`` L-BFGS-B iterations inside the [0, 1] box on one tile (fewer where scipy finds it
-        converged)."""
-        import scipy.optimize
-
-        shape = (1, *tile.shape, 3)
-
-        def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            loss, grad = compiled.loss_and_grad(tf.constant(flat.reshape(shape), tf.float32), *args)
-            return float(loss), grad.numpy().ravel().astype(np.float64)
-
-        history: list[float] = []
-        best = {"x": image[tile.slices].ravel().astype(np.float64)}
-
-        def pixels() -> np.ndarray:
-            return np.clip(best["x"].reshape(shape[1:]), 0.0, 1.0).astype(np.float32)
-
-        def callback(intermediate_result: Any) -> None:  # scipy passes an OptimizeResult by this name
-            best["x"] = intermediate_result.x
-            history.append(float(intermediate_result.fun))
-            report(len(history), history[-1], self._preview(image, tile, pixels))
-
-        try:
-            scipy.optimize.minimize(fun, best["x"], jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(0.0, 1.0),
-                                    callback=callback, options={"maxiter": budget, "maxcor": 20})
-        finally:
-            tiles.blend(image, tile, pixels(), self.tile_overlap)
+            tiles.blend(image, tile, x[0].numpy(), overlap)
 
 
 METHODS: dict[str, Any] = {"multiscale": MultiscaleMethod(), "seed": SeedMethod()}

@@ -27,22 +27,31 @@ if TYPE_CHECKING:
 PRECISIONS = ("float32", "bfloat16")
 PROBE_SHAPE = (288, 384)  # px: large enough that a step runs at the size artists use, small enough to take a second
 PROBE_STEPS = 3  # timed steps of each precision, taking turns, after one untimed step that traces and warms up
-CACHE_VERSION = 1
+CLEARLY_SLOWER = 3.0  # times the other precision's step, after a round: measured enough
+CACHE_VERSION = 2  # 2: texture steps timed too
 
 
 @dataclass(frozen=True)
 class Speed:
-    """Seconds per megapixel-step of the default method in each precision, and the faster one."""
+    """Seconds per megapixel-step of the default method in each precision (at whole-network scales and at texture
+    scales), and the faster precision."""
 
     precision: str
     seconds_per_megapixel_step: dict[str, float]
+    texture_seconds_per_megapixel_step: dict[str, float]
     backbone: str
     machine: dict[str, Any]
     measured_at: str
 
     def describe(self) -> str:
-        timings = ", ".join(f"{p} {s:.2f} s" for p, s in self.seconds_per_megapixel_step.items())
+        timings = ", ".join(f"{p} {s:.2f} s (texture {self.texture_seconds_per_megapixel_step[p]:.2f} s)"
+                            for p, s in self.seconds_per_megapixel_step.items())
         return f"{self.precision} (per megapixel-step: {timings})"
+
+    def for_clients(self) -> dict[str, Any]:
+        """What a pong carries (protocol.parse_speed)."""
+        return {"precision": self.precision, "seconds_per_megapixel_step": self.seconds_per_megapixel_step,
+                "texture_seconds_per_megapixel_step": self.texture_seconds_per_megapixel_step}
 
 
 def cache_path() -> Path:
@@ -62,32 +71,42 @@ def machine() -> dict[str, Any]:
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")], "cache_version": CACHE_VERSION}
 
 
-def _probe_step(engine: StyleTransferEngine, backbone: str, precision: str) -> Callable[[], None]:
+def _probe_step(engine: StyleTransferEngine, backbone: str, precision: str, texture: bool) -> Callable[[], None]:
     from nst_server.engine.methods import METHODS
 
     method = METHODS["multiscale"]
     content = np.random.default_rng(0).random((*PROBE_SHAPE, 3), dtype=np.float32)
-    step = method.probe_step(method.extractor(engine, backbone, precision), content, content)
+    extractor = (method.texture_extractor if texture else method.extractor)(engine, backbone, precision)
+    step = method.probe_step(extractor, content, content, texture)
     step()  # traces (once per network) and warms up
     return step
 
 
 def measure(engine: StyleTransferEngine, backbone: str = "vgg19") -> Speed:
-    """Time the default method's step in each precision on this machine.
+    """Time the default method's step, at whole-network and at texture scales, in each precision on this machine.
 
     The precisions take turns and each keeps its fastest step, so that a burst of other
-    work on the machine cannot make the slower one look faster."""
-    steps = {p: _probe_step(engine, backbone, p) for p in PRECISIONS}
-    best = dict.fromkeys(PRECISIONS, float("inf"))
+    work on the machine cannot make the slower one look faster.  A precision CLEARLY_SLOWER than the
+    other after a round is not timed again: on a CPU without bfloat16 units a bfloat16 step takes 8-10
+    times as long, and further rounds of it would only delay the server's first job."""
+    kinds = [(p, texture) for p in PRECISIONS for texture in (False, True)]
+    steps = {kind: _probe_step(engine, backbone, *kind) for kind in kinds}
+    best = dict.fromkeys(kinds, float("inf"))
     for _ in range(PROBE_STEPS):
-        for precision, step in steps.items():
+        for kind, step in steps.items():
             started = time.perf_counter()
             step()
-            best[precision] = min(best[precision], time.perf_counter() - started)
+            best[kind] = min(best[kind], time.perf_counter() - started)
+        for (precision, texture) in list(steps):
+            others = [best[p, texture] for p in PRECISIONS if p != precision]
+            if best[precision, texture] > CLEARLY_SLOWER * min(others):
+                del steps[precision, texture]
     megapixels = PROBE_SHAPE[0] * PROBE_SHAPE[1] / 1e6
     # Never 0 (a very fast accelerator, rounded): clients and the cache take only positive timings.
-    timings = {p: max(round(seconds / megapixels, 4), 1e-4) for p, seconds in best.items()}
-    return Speed(min(timings, key=timings.get), timings, backbone, machine(), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    timings = {p: max(round(best[p, False] / megapixels, 4), 1e-4) for p in PRECISIONS}
+    texture = {p: max(round(best[p, True] / megapixels, 4), 1e-4) for p in PRECISIONS}
+    return Speed(min(timings, key=timings.get), timings, texture, backbone, machine(),
+                 time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
 MAX_SECONDS = 1e4  # per megapixel-step: far beyond any machine that could finish a job; more is a damaged cache
@@ -105,14 +124,16 @@ def from_cache_entry(entry: Any, backbone: str) -> Speed | None:
     if not isinstance(entry, dict) or set(entry) != {f.name for f in fields(Speed)}:
         return None
     timings, precision = entry["seconds_per_megapixel_step"], entry["precision"]
-    if not isinstance(timings, dict) or set(timings) != set(PRECISIONS) \
-            or not all(_valid_timing(s) for s in timings.values()):
-        return None
+    texture = entry["texture_seconds_per_megapixel_step"]
+    for table in (timings, texture):
+        if not isinstance(table, dict) or set(table) != set(PRECISIONS) or not all(_valid_timing(s) for s in table.values()):
+            return None
     if precision not in PRECISIONS or timings[precision] != min(timings.values()):
         return None
     if entry["backbone"] != backbone or not isinstance(entry["measured_at"], str) or entry["machine"] != machine():
         return None
-    return Speed(precision, {p: float(s) for p, s in timings.items()}, backbone, entry["machine"], entry["measured_at"])
+    return Speed(precision, {p: float(s) for p, s in timings.items()}, {p: float(s) for p, s in texture.items()},
+                 backbone, entry["machine"], entry["measured_at"])
 
 
 def cached(backbone: str = "vgg19") -> Speed | None:

@@ -15,6 +15,7 @@ import tensorflow as tf
 from nst_server.engine import losses
 
 BETA_1, BETA_2 = 0.9, 0.999
+KINDS = ("gram", "meancov")
 
 
 def _spec(*shape: int | None) -> tf.TensorSpec:
@@ -24,10 +25,12 @@ def _spec(*shape: int | None) -> tf.TensorSpec:
 class CompiledSteps:
     """``adam_step``, ``loss_and_grad`` and ``features`` for one extractor, loss kind and style count."""
 
-    def __init__(self, extractor: Any, kind: str, n_styles: int) -> None:
-        if kind not in ("gram", "meancov"):
-            raise ValueError(f"unknown style loss {kind!r}")
-        self.extractor, self.kind, self.n_styles = extractor, kind, n_styles
+    def __init__(self, extractor: Any, kind: str, n_styles: int, jitter: int = 0) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown style loss {kind!r}; choose one of {', '.join(KINDS)}")
+        if jitter and not all(name.startswith("block1_") for name in extractor.content_layers):
+            raise ValueError("jitter needs content layers before the first pooling (their features shift with the image)")
+        self.extractor, self.kind, self.n_styles, self.jitter = extractor, kind, n_styles, jitter
         style_channels, content_channels = extractor.style_channels, extractor.content_channels
         image = _spec(1, None, None, 3)
         content = [_spec(1, None, None, c) for c in content_channels]
@@ -36,14 +39,25 @@ class CompiledSteps:
         # Weights per style and layer (column 0: mean, 1: covariance or Gram), per content layer, and of total variation.
         targets = [content, [per_style] * n_styles, _spec(n_styles, len(style_channels), 2), _spec(len(content_channels)),
                    _spec()]
-        self.loss_and_grad = tf.function(self._loss_and_grad, input_signature=[image, *targets])
+        # phase: the step's number, which sets its jitter (steps of one number see the image shifted alike)
+        self.loss_and_grad = tf.function(self._loss_and_grad, input_signature=[image, _spec(), *targets])
         self.adam_step = tf.function(self._adam_step, input_signature=[image, image, image, _spec(), _spec(), _spec(), *targets])
         self.features = tf.function(lambda x: extractor(x), input_signature=[image])
 
-    def loss(self, image: tf.Tensor, content_targets: list, style_targets: list, style_weights: tf.Tensor,
-             content_weights: tf.Tensor, tv_weight: tf.Tensor) -> tf.Tensor:
-        """Weighted style terms (one per style image) + content + total variation."""
-        style_feats, content_feats = self.extractor(image)
+    def loss(self, image: tf.Tensor, phase: tf.Tensor, content_targets: list, style_targets: list,
+             style_weights: tf.Tensor, content_weights: tf.Tensor, tv_weight: tf.Tensor) -> tf.Tensor:
+        """Weighted style terms (one per style image) + content + total variation.
+
+        With ``jitter``, each step (its ``phase``) sees the image shifted by a few pixels, wrapping around: the
+        pooling grid then falls on other pixels at every step, so no grid-aligned pattern is rewarded (issue 16's
+        'grid'); the content targets, before any pooling, shift with it."""
+        if self.jitter:
+            shift = tf.random.stateless_uniform((2,), (tf.cast(phase, tf.int32), 16), 0, self.jitter, tf.int32)
+            image_seen = tf.roll(image, shift, axis=(1, 2))
+            content_targets = [tf.roll(t, shift, axis=(1, 2)) for t in content_targets]
+        else:
+            image_seen = image
+        style_feats, content_feats = self.extractor(image_seen)
         if self.kind == "gram":
             stats = [losses.gram_matrix(f) for f in style_feats]
             terms = [losses.weighted_gram_loss(stats, t, style_weights[i]) for i, t in enumerate(style_targets)]
@@ -54,10 +68,10 @@ class CompiledSteps:
                             for i, (f, t) in enumerate(zip(content_feats, content_targets, strict=True))])
         return tf.add_n(terms) + content + losses.total_variation_loss(image, tv_weight)
 
-    def _loss_and_grad(self, image: tf.Tensor, *targets: Any) -> tuple[tf.Tensor, tf.Tensor]:
+    def _loss_and_grad(self, image: tf.Tensor, phase: tf.Tensor, *targets: Any) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             tape.watch(image)
-            loss = self.loss(image, *targets)
+            loss = self.loss(image, phase, *targets)
         return loss, tape.gradient(loss, image)
 
     def _adam_step(self, image: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor, learning_rate: tf.Tensor,
@@ -66,7 +80,7 @@ class CompiledSteps:
         gradient over the image: a pixel whose gradient is tiny takes a tiny step (plain Adam would move it a
         full step in whatever direction rounding noise points), and the step is the same whatever the scale
         of the loss or the image's size."""
-        loss, grad = self._loss_and_grad(image, *targets)
+        loss, grad = self._loss_and_grad(image, t, *targets)
         m = BETA_1 * m + (1 - BETA_1) * grad
         v = BETA_2 * v + (1 - BETA_2) * tf.square(grad)
         m_hat, v_hat = m / (1 - BETA_1**t), v / (1 - BETA_2**t)
@@ -75,9 +89,9 @@ class CompiledSteps:
         return image, m, v, loss
 
 
-def compiled_steps(extractor: Any, kind: str, n_styles: int) -> CompiledSteps:
+def compiled_steps(extractor: Any, kind: str, n_styles: int, jitter: int = 0) -> CompiledSteps:
     """The extractor's compiled steps, made on first use and kept with it."""
-    key = (kind, n_styles)
+    key = (kind, n_styles, jitter)
     if key not in extractor.compiled:
-        extractor.compiled[key] = CompiledSteps(extractor, kind, n_styles)
+        extractor.compiled[key] = CompiledSteps(extractor, kind, n_styles, jitter)
     return extractor.compiled[key]

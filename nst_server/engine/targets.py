@@ -26,10 +26,9 @@ def content_hash(image: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(image, np.float32).tobytes(), digest_size=16).hexdigest()
 
 
-def _feature_sums(extractor: Any, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """Per style layer: (sum of features, sum of outer products, positions), over the whole image."""
+def _tiled_features(extractor: Any, image: np.ndarray):
+    """Per tile of ``image`` (with STATS_MARGIN of context, cropped away), each style layer's features as (n, C)."""
     h, w = image.shape[:2]
-    totals: list[tuple[np.ndarray, np.ndarray, int]] | None = None
     step = STATS_TILE - 2 * STATS_MARGIN
     for y0 in range(0, h, step):
         for x0 in range(0, w, step):
@@ -37,19 +36,25 @@ def _feature_sums(extractor: Any, image: np.ndarray) -> list[tuple[np.ndarray, n
             outer = (max(0, y0 - STATS_MARGIN), max(0, x0 - STATS_MARGIN),
                      min(h, inner[2] + STATS_MARGIN), min(w, inner[3] + STATS_MARGIN))
             patch = image[outer[0]:outer[2], outer[1]:outer[3]]
-            feats = extractor(tf.constant(patch[None], tf.float32))[0]
-            sums = []
-            for f in feats:
+            flats = []
+            for f in extractor(tf.constant(patch[None], tf.float32))[0]:
                 f = f[0]
                 sy, sx = patch.shape[0] / f.shape[0], patch.shape[1] / f.shape[1]  # the layer's stride
                 crop = f[round((inner[0] - outer[0]) / sy):round((inner[2] - outer[0]) / sy),
                          round((inner[1] - outer[1]) / sx):round((inner[3] - outer[1]) / sx)]
-                flat = tf.reshape(crop, (-1, crop.shape[-1]))
-                sums.append((tf.reduce_sum(flat, 0).numpy().astype(np.float64),
-                             tf.linalg.matmul(flat, flat, transpose_a=True).numpy().astype(np.float64),
-                             int(flat.shape[0])))
-            totals = sums if totals is None else [(a + s1, b + s2, n + m) for (a, b, n), (s1, s2, m)
-                                                  in zip(totals, sums, strict=True)]
+                flats.append(tf.reshape(crop, (-1, crop.shape[-1])))
+            yield flats
+
+
+def _feature_sums(extractor: Any, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Per style layer: (sum of features, sum of outer products, positions), over the whole image."""
+    totals: list[tuple[np.ndarray, np.ndarray, int]] | None = None
+    for flats in _tiled_features(extractor, image):
+        sums = [(tf.reduce_sum(flat, 0).numpy().astype(np.float64),
+                 tf.linalg.matmul(flat, flat, transpose_a=True).numpy().astype(np.float64), int(flat.shape[0]))
+                for flat in flats]
+        totals = sums if totals is None else [(a + s1, b + s2, n + m) for (a, b, n), (s1, s2, m)
+                                              in zip(totals, sums, strict=True)]
     assert totals is not None
     return totals
 

@@ -65,7 +65,7 @@ class ServerProcess:
         return memory.rss_bytes(self.process.pid) / 2**20
 
 
-def measured_data_dir(folder: Path, seconds: float = 2.0) -> Path:
+def measured_data_dir(folder: Path, seconds: float = 2.0, backbones: tuple[str, ...] = ("vgg19",)) -> Path:
     """A data folder whose speed cache already holds a sound measurement for this machine, so that the
     engine starts without measuring (minutes while other work loads the machine)."""
     from dataclasses import asdict
@@ -73,9 +73,11 @@ def measured_data_dir(folder: Path, seconds: float = 2.0) -> Path:
     from nst_server.engine import speed
 
     data = folder / "data"
-    entry = speed.Speed("float32", {"float32": seconds, "bfloat16": seconds * 2}, "vgg19", speed.machine(), "seeded")
+    timings = {"float32": seconds, "bfloat16": seconds * 2}
+    texture = {p: t / 4 for p, t in timings.items()}
+    entries = {b: asdict(speed.Speed("float32", timings, texture, b, speed.machine(), "seeded")) for b in backbones}
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (data / "speed.json").write_text(json.dumps({"vgg19": asdict(entry)}))
+    (data / "speed.json").write_text(json.dumps(entries))
     os.chmod(data / "speed.json", 0o600)
     return data
 

@@ -1,0 +1,36 @@
+"""The work plan of a run: structure on the whole network up to 512 px, texture on the first blocks above it."""
+
+from __future__ import annotations
+
+import pytest
+
+from nst_server.client import schedule
+
+
+def test_up_to_the_structure_size_every_scale_runs_the_whole_network():
+    scales = schedule.plan(383, 512, 512, "balanced")
+    assert [s.size for s in scales] == [181, 256, 362, 512]
+    assert not any(s.texture for s in scales)
+
+
+@pytest.mark.parametrize(("size", "texture"), [(600, [600]), (1024, [1024]), (2048, [1024, 2048]),
+                                               (2400, [600, 1200, 2400]), (4096, [1024, 2048, 4096])])
+def test_above_it_texture_scales_halve_down_from_the_detail(size, texture):
+    scales = schedule.plan(3 * size // 4, size, size, "balanced")
+    assert [s.size for s in scales if s.texture] == texture
+    assert [s.size for s in scales if not s.texture][-1] == schedule.STRUCTURE_SIZE
+    assert scales[-1].shape == (3 * size // 4, size) and scales[-1].texture
+    assert all(s.steps == schedule.PRESETS["balanced"].texture_steps for s in scales if s.texture)
+
+
+def test_large_texture_scales_are_tiled_and_the_work_is_split_by_kind():
+    scales = schedule.plan(3072, 4096, 4096, "balanced")
+    assert len(scales[-1].tiles) > 1 and all(t.shape[0] <= schedule.TEXTURE_TILE_SIZE for t in scales[-1].tiles)
+    whole, texture = schedule.megapixel_steps(scales, texture=False), schedule.megapixel_steps(scales, texture=True)
+    assert whole + texture == pytest.approx(schedule.megapixel_steps(scales))
+    assert texture > whole  # most pixels are texture pixels; the estimate prices each kind at its own speed
+
+
+def test_steps_set_the_total_over_both_kinds():
+    scales = schedule.plan(1536, 2048, 2048, "balanced", steps=300)
+    assert sum(s.steps for s in scales) == pytest.approx(300, abs=len(scales))
