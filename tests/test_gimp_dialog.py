@@ -146,5 +146,5 @@ def test_dialog_shows_the_estimated_time_before_ok(gui_run):
     events = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
     shown = [e["text"] for e in events if e["event"] == "estimate-shown"]
     print(shown)
-    # The dialog opened on the first result, whose detail is FIRST's 48 px: the server's speed gives its time.
-    assert any(re.fullmatch(r"Estimated time: about \d+ s at 48 px", text) for text in shown), shown
+    # The dialog opened on the first result, whose detail is FIRST's 48 px (preview paints at half, at least 32 px).
+    assert any(re.fullmatch(r"Result: \d+×\d+ px painted at 32 px detail, in about \d+ s", text) for text in shown), shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,8 @@ PLUGIN_DIR = REPO / "gimp_plugin" / "style_transfer"
 sys.path.insert(0, str(PLUGIN_DIR))
 import helpers  # noqa: E402
 
-SPEED = {"precision": "bfloat16", "seconds_per_megapixel_step": {"float32": 2.0, "bfloat16": 1.0}, "fixed_seconds": 0.5}
+SPEED = {"precision": "bfloat16", "seconds_per_megapixel_step": {"float32": 2.0, "bfloat16": 1.0},
+         "texture_seconds_per_megapixel_step": {"float32": 0.5, "bfloat16": 0.25}}
 ARGS = {"strength": 70, "preset": "preview", "preserve-colors": True, "style-scale": 1.5, "seed": 7, "size": 0,
         "steps": 0, "second-style-weight": 30}
 
@@ -53,8 +55,23 @@ def test_detail_and_the_estimate_the_dialog_shows():
     # Without the server's speed: its default detail, at most the layer's own size, and no estimate.
     assert helpers.detail_for(2400, 1800, ARGS, "auto", None) == (protocol.PARAMETERS["size"].default, None)
     assert helpers.detail_for(80, 60, ARGS, "auto", None) == (80, None)
+    # The line under the detail says what the result will be: its resolution, the detail it is painted at, the time.
+    # Balanced may spend three times what the layer takes at 512 px, whatever that is on this machine.
+    balanced = {**ARGS, "preset": "balanced"}
+    # Preview works at half the detail asked for and says so.
     text = helpers.estimate_text([(2400, 1800), (80, 60)], ARGS, "auto", SPEED, waiting=False)
-    assert text.startswith("Estimated time: 2 layers: about ") and f"/{80} px (automatic: the most that fits in 15 s)" in text
+    assert re.fullmatch(r"Result: 2 layers at their own sizes painted at 1200/40 px detail, in about \d+ s "
+                        r"\(automatic: the most that fits in 15 s\)", text), text
+    assert helpers.estimate_text([(80, 60)], {**ARGS, "preset": "balanced"}, "auto", SPEED, waiting=False).startswith(
+        "Result: 80×60 px at full detail, in about ")
+    explicit = helpers.estimate_text([(2400, 1800)], {**balanced, "size": 300}, "auto", SPEED, waiting=False)
+    assert re.fullmatch(r"Result: 2400×1800 px painted at 300 px detail, in about \d+ s", explicit), explicit
+    slow = {"precision": "float32", "seconds_per_megapixel_step": {"float32": 20.0},
+            "texture_seconds_per_megapixel_step": {"float32": 5.0}}
+    budget = 3 * estimate.estimate_seconds(slow, 1800, 2400, 512, "balanced")
+    assert budget > estimate.BUDGET_S["balanced"]
+    assert helpers.estimate_text([(2400, 1800)], balanced, "auto", slow, waiting=False).endswith(
+        f"(automatic: the most that fits in {estimate.duration(budget)})")
     assert "asking" in helpers.estimate_text([(80, 60)], ARGS, "auto", None, waiting=True)
     assert helpers.estimate_text([(80, 60)], ARGS, "auto", None, waiting=False).endswith("automatic detail works at 512 px")
     assert helpers.planned_text(512, 40.0) == "512 px, about 40 s" and helpers.planned_text(512, None) == "512 px"

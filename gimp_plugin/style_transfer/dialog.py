@@ -114,7 +114,7 @@ def fill_dialog(dialog, config=None, image=None, drawables=None, warmup=None) ->
         dialog.get_scale_entry("second-style-weight", 1.0)
         dialog.get_label("style-hint", "<small>A style layer, when chosen, is used instead of the file.</small>",
                          True, False)
-        label = dialog.get_label("estimate", "Estimated time: …", False, False)
+        label = dialog.get_label("estimate", "Result: …", False, False)
         dialog.get_label("second-title", "Blend a second style", False, False)
         dialog.fill_box("second-box", ["second-style-file", "second-style-layer", "second-style-weight"])
         dialog.fill_expander("second", "second-title", False, "second-box")

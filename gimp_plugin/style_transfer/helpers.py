@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any
 
-from nst_server.client import estimate, events, protocol
+from nst_server.client import estimate, events, protocol, schedule
 
 # Arguments stored in the provenance parasite and offered again (the style layer separately).
 REMEMBERED_ARGS = ("strength", "preset", "preserve-colors", "style-scale", "seed", "size", "steps",
@@ -83,20 +83,31 @@ def detail_for(width: int, height: int, args: dict, precision: str, speed: dict 
 
 
 def estimate_text(sizes: list[tuple[int, int]], args: dict, precision: str, speed: dict | None, waiting: bool) -> str:
-    """What the dialog says about the chosen quality and detail (``sizes``: width, height of each layer)."""
+    """What the dialog says the result will be (``sizes``: width, height of each layer): its resolution, the detail
+    it is painted at, and the time."""
     automatic = not args["size"]
+    if len(sizes) == 1:
+        result = f"Result: {sizes[0][0]}×{sizes[0][1]} px"
+    else:
+        result = f"Result: {len(sizes)} layers at their own sizes"
     if speed is None:
         if waiting:
-            return "Estimated time: asking the style transfer server how fast it is…"
-        return ("Estimated time: unknown (the server does not say how fast it is)"
+            return f"{result}; asking the style transfer server how fast it is…"
+        return (f"{result}; time unknown (the server does not say how fast it is)"
                 + (f"; automatic detail works at {protocol.PARAMETERS['size'].default} px" if automatic else ""))
     plans = [detail_for(w, h, args, precision, speed) for w, h in sizes]
     seconds = sum(t for _, t in plans if t is not None)
-    detail = "/".join(dict.fromkeys(f"{size}" for size, _ in plans)) + " px"
-    lead = f"{len(sizes)} layers: " if len(sizes) > 1 else ""
-    budget = estimate.BUDGET_S[args["preset"]]
-    how = f" (automatic: the most that fits in {estimate.duration(budget)})" if automatic else ""
-    return f"Estimated time: {lead}{estimate.describe_seconds(seconds)} at {detail}{how}"
+    # The detail the optimization reaches (preview works below the detail asked for and enlarges).
+    painted = [schedule.finest_size(args["preset"], size) for size, _ in plans]
+    if all(p >= max(w, h) for p, (w, h) in zip(painted, sizes, strict=True)):
+        detail = "at full detail"
+    else:
+        detail = "painted at " + "/".join(dict.fromkeys(f"{p}" for p in painted)) + " px detail"
+    how = ""
+    if automatic:
+        budget = max(estimate.budget_seconds(speed, h, w, args["preset"], args["steps"], precision) for w, h in sizes)
+        how = f" (automatic: the most that fits in {estimate.duration(budget)})"
+    return f"{result} {detail}, in {estimate.describe_seconds(seconds)}{how}"
 
 
 def planned_text(size: int, seconds: float | None) -> str:
