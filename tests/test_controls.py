@@ -149,3 +149,37 @@ def test_presets_order_the_work():
     totals = {p: sum(schedule.iterations(p, sizes)) for p in ("preview", "balanced", "high")}
     assert totals["preview"] < totals["balanced"] < totals["high"]
     assert sum(schedule.iterations("balanced", sizes, steps=90)) == pytest.approx(90, abs=2)
+
+
+def off_palette_share(image: np.ndarray, *palette_sources: np.ndarray, threshold: float = 0.12) -> float:
+    """Share of ``image``'s pixels farther than ``threshold`` (RGB) from every colour of 48-colour k-means palettes
+    of the sources: colours that none of them has."""
+    from scipy.cluster.vq import kmeans2
+
+    rng = np.random.default_rng(0)
+    palette = np.concatenate([kmeans2(s.reshape(-1, 3).astype(np.float64), 48, seed=rng, minit="++")[0]
+                              for s in palette_sources])
+    pixels = image.reshape(-1, 3)
+    nearest = np.min(np.linalg.norm(pixels[:, None, :] - palette[None], axis=-1), axis=1)
+    return float(np.mean(nearest > threshold))
+
+
+def test_colours_the_run_invents_go_back_into_the_paintings_palette(trained_engine, content, starry, monkeypatch):
+    """Issue 16: after the run, half of the result's colours are carried onto the painting's distribution, so the
+    share of colours neither the painting nor the photo has falls; the picture itself barely moves."""
+    import dataclasses
+
+    from nst_server.engine import methods
+
+    finished = trained_engine.stylize(content, starry, **FAST)
+    monkeypatch.setitem(methods.METHODS, "multiscale", dataclasses.replace(METHODS["multiscale"], palette_finish=0.0))
+    unfinished = trained_engine.stylize(content, starry, **FAST)
+    photo = resize_long_side(content, SIZE)
+    before, after = off_palette_share(unfinished, starry, photo), off_palette_share(finished, starry, photo)
+    print(f"off-palette share without the finish {before:.3f}, with it {after:.3f}")
+    assert after < 0.7 * before
+    assert np.abs(finished - unfinished).mean() < 0.06
+    # Preserve colours keeps the photo's colours: no finish toward the painting's.
+    monkeypatch.undo()
+    kept = trained_engine.stylize(content, starry, preserve_colors="luminance", **FAST)
+    assert np.abs(kept.mean(axis=(0, 1)) - photo.mean(axis=(0, 1))).max() < 0.05

@@ -141,6 +141,11 @@ class MultiscaleMethod:
     learning_rate: float = 0.025  # Adam, decayed to a tenth over each scale (cosine)
     adam_epsilon: float = 0.2  # relative to the gradient's root mean square (steps.CompiledSteps._adam_step)
     palette: float = 0.5  # how much the photo is recoloured to the painting's palette before the run (at strength >= 50)
+    # How much of the result's colours are carried onto the painting's colour distribution after the run (at strength
+    # >= 50): the colours a run invents (a vivid orange tower, speckles the painting never had) go back into its palette.
+    # Measured on the anchor pairs (issue 16): the share of pixels in colours neither the painting nor the photo has
+    # fell from 12.7% to 10.9% (Starry Night; the classic: 9.8%) and from 2.4% to 0.2% (seated nude; 0.8%).
+    palette_finish: float = 0.5
     texture_start: float = 1.0  # above strength 50, up to this much of the start is noise in the painting's palette
     tv_per_pixel: bool = True  # total variation as a mean, like the other terms, so its pull is the same at every scale
     tile_size: int = schedule.TILE_SIZE  # px: larger scales are optimized in overlapping tiles of this size
@@ -252,6 +257,9 @@ class MultiscaleMethod:
         result = self.optimize(extractor, content, styles, scales, self.style_weight * settings.strength_factor,
                                settings.style_scale, progress, cache=engine.style_targets, start_noise=(noise, settings.seed),
                                texture_extractor=texture)
+        if settings.preserve_colors == "off" and self.palette_finish and settings.strength:
+            amount = self.palette_finish * min(1.0, settings.strength / 50)
+            result = (1 - amount) * result + amount * colour.transfer_palette(result, styles)
         if scales[-1].size != settings.size:
             result = resize_to_shape(result, schedule.long_side_shape(*content.shape[:2], settings.size))
         if settings.preserve_colors == "luminance":
