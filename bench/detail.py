@@ -12,7 +12,8 @@ the photo's size (what a layer got before texture scales).  Printed and written 
 - time as a ratio to the 512 px balanced run, and the time the estimate gave (estimate / real);
 - the look at 512 px: the result shrunk to 512 px, its held-out style and content distances against the 512 px
   run's (ratios; issue 17 asks for at most 1.3);
-- 100% crops side by side, baseline then result: bench/out/detail/<photo>_<preset>_crop.png.
+- 100% crops side by side, baseline then result: bench/out/detail/<photo>_<preset>_crop.png;
+- the process's peak memory so far (issue 17: at most 4 GB at 4096 px).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import io
 import lzma
 import os
+import resource
 import subprocess
 import tarfile
 import time
@@ -146,12 +148,13 @@ def main() -> None:
                      "detail": effective_detail(result), "detail_ratio": None, **d.as_dict(),
                      "style_ratio": round(d.style / base_d.style, 2), "content_ratio": round(d.content / base_d.content, 2)}
             entry["detail_ratio"] = round(entry["detail"] / max(photo.shape[:2]), 2)
+            entry["peak_memory_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # KiB on Linux
             row[preset] = entry
             crops(baseline, result, OUT / "detail" / f"{Path(name).stem}_{max(photo.shape[:2])}_{preset}_crop.png")
             print(f"  {key} {preset}: detail {entry['detail']} px ({entry['detail_ratio']} of the long side; "
                   f"512 px run enlarged: {row['baseline']['detail']}), {seconds:.0f} s = {entry['time_ratio']}x the 512 px "
                   f"run, estimate/real {entry['estimate_over_real']}, style x{entry['style_ratio']} content "
-                  f"x{entry['content_ratio']} at 512 px", flush=True)
+                  f"x{entry['content_ratio']} at 512 px; peak memory {entry['peak_memory_gb']} GB", flush=True)
         report["photos"][key] = row
         write_json("detail.json", report)
     print("\n| photo | preset | detail (long side) | 512 px run enlarged | time / 512 px run | estimate / real | "
