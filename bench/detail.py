@@ -105,7 +105,7 @@ def run(engine: Any, backbone: str, photo: np.ndarray, style: np.ndarray, preset
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS))
+    parser.add_argument("--photos", nargs="*", default=list(DEFAULT_PHOTOS), help="none: only the enlarged one")
     parser.add_argument("--presets", nargs="+", default=["balanced"], choices=("preview", "balanced", "high"))
     parser.add_argument("--no-enlarged", action="store_true", help=f"skip {ENLARGED[0]} enlarged to {ENLARGED[1]} px")
     parser.add_argument("--quick", action="store_true")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from nst_server.client import schedule
@@ -34,3 +35,22 @@ def test_large_texture_scales_are_tiled_and_the_work_is_split_by_kind():
 def test_steps_set_the_total_over_both_kinds():
     scales = schedule.plan(1536, 2048, 2048, "balanced", steps=300)
     assert sum(s.steps for s in scales) == pytest.approx(300, abs=len(scales))
+
+
+@pytest.mark.parametrize("shape", [(1280, 2048), (2560, 4096), (1800, 2400), (1089, 1089), (3072, 4096), (700, 5000)])
+def test_texture_tiles_are_as_short_as_their_count_allows_and_still_overlap(shape):
+    h, w = shape
+    tile, overlap = schedule.TEXTURE_TILE_SIZE, schedule.TEXTURE_TILE_OVERLAP
+    even, full = schedule.layout(h, w, tile, overlap, even=True), schedule.layout(h, w, tile, overlap)
+    assert len(even) == len(full)
+    covered = np.zeros(shape, bool)
+    for t in even:
+        assert t.shape[0] <= tile and t.shape[1] <= tile
+        covered[t.slices] = True
+    assert covered.all()
+    for axis in (0, 1):  # neighbours overlap by at least the overlap the blend needs
+        spans = sorted({((t.y0, t.y1), (t.x0, t.x1))[axis] for t in even})
+        assert all(a[1] - b[0] >= overlap for a, b in zip(spans, spans[1:], strict=False))
+    pixels = sum(t.shape[0] * t.shape[1] for t in even)
+    assert pixels <= sum(t.shape[0] * t.shape[1] for t in full)
+    assert pixels <= 1.25 * h * w

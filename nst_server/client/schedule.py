@@ -91,12 +91,23 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted({0, last} | inner)
 
 
-def layout(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
-    """Tiles covering (height, width), row by row."""
+def _even_length(length: int, tile: int, overlap: int) -> int:
+    """The shortest tile length (aligned) that covers ``length`` with as many tiles as ``tile`` would."""
+    if length <= tile:
+        return length
+    count = -(-(length - overlap) // (tile - overlap))
+    return min(tile, -(-(length + (count - 1) * overlap) // count // ALIGN) * ALIGN + ALIGN)
+
+
+def layout(height: int, width: int, tile: int, overlap: int, even: bool = False) -> list[Tile]:
+    """Tiles covering (height, width), row by row: each ``tile`` long on both axes (the network sees as much
+    context everywhere), or with ``even`` as short as the same number of tiles allows on each axis (texture
+    scales, whose receptive fields are small: a 1280 px side takes two tiles of 672, not two of 1088)."""
     if not 0 <= overlap < tile // 2:
         raise ValueError(f"overlap {overlap} must be below half the tile size {tile}")
-    return [Tile(y, x, min(height, y + tile), min(width, x + tile))
-            for y in _starts(height, tile, overlap) for x in _starts(width, tile, overlap)]
+    tile_y, tile_x = (_even_length(height, tile, overlap), _even_length(width, tile, overlap)) if even else (tile, tile)
+    return [Tile(y, x, min(height, y + tile_y), min(width, x + tile_x))
+            for y in _starts(height, tile_y, overlap) for x in _starts(width, tile_x, overlap)]
 
 
 def scale_sizes(size: int) -> list[int]:
@@ -162,8 +173,8 @@ def plan(height: int, width: int, size: int, preset: str = "balanced", steps: in
     scales = []
     for i, (s, n) in enumerate(zip([*structure, *texture], counts, strict=True)):
         shape, is_texture = long_side_shape(height, width, s), i >= len(structure)
-        tiles = layout(*shape, TEXTURE_TILE_SIZE, TEXTURE_TILE_OVERLAP) if is_texture else layout(*shape, tile_size,
-                                                                                                     tile_overlap)
+        tiles = (layout(*shape, TEXTURE_TILE_SIZE, TEXTURE_TILE_OVERLAP, even=True) if is_texture
+                 else layout(*shape, tile_size, tile_overlap))
         scales.append(Scale(s, shape, n, tiles, texture=is_texture))
     return scales
 
