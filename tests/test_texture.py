@@ -64,3 +64,24 @@ def test_a_texture_scale_paints_detail_an_enlarged_result_lacks(trained_engine, 
     print(f"shrunk back, the texture scale's result differs from the coarse one by {drift:.3f}; stylizing moved the "
           f"photo by {change:.3f}")
     assert drift < 0.8 * change
+
+
+def test_texture_scales_see_the_painting_at_its_own_resolution_never_smaller_than_the_structure_did():
+    method = METHODS["multiscale"]
+    big, tiny = np.zeros((1200, 1600, 3), np.float32), np.zeros((12, 20, 3), np.float32)
+
+    def side(size: int, style: np.ndarray, style_scale: float = 1.0) -> int:
+        scale = schedule.Scale(size, (size * 3 // 4, size), 1, [], texture=True)
+        return method._style_side(scale, style, style_scale)
+
+    assert side(1024, big) == 1024 and side(2048, big) == 1600  # no enlarged copy of the painting
+    assert side(2048, tiny) == schedule.STRUCTURE_SIZE  # as large as the finest whole-network scale saw it
+    assert side(2048, big, 0.5) == 1024 and side(4096, tiny, 0.5) == schedule.STRUCTURE_SIZE // 2
+
+
+def test_a_texture_scale_without_its_network_is_refused(trained_engine, content, starry):
+    method = METHODS["multiscale"]
+    whole = method.extractor(trained_engine, "vgg16", "float32")
+    scale = schedule.Scale(FINE, content.shape[:2], 2, [schedule.Tile(0, 0, *content.shape[:2])], texture=True)
+    with pytest.raises(ValueError, match="texture extractor"):
+        method.optimize(whole, content, [(starry, 1.0)], [scale], method.style_weight, 1.0, lambda p: None)

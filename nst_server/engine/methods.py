@@ -322,9 +322,13 @@ class MultiscaleMethod:
     @staticmethod
     def _style_side(scale: schedule.Scale, style: np.ndarray, style_scale: float) -> int:
         """The style's long side at a scale: the scale's times the style scale (at least 16 px); at texture scales
-        at most the painting's own, whose texture at its own resolution is what an enlarged copy would blur."""
+        at most the painting's own, whose texture at its own resolution is what an enlarged copy would blur (but
+        never smaller than at the finest whole-network scale)."""
         side = max(16, round(scale.size * style_scale))
-        return min(side, max(style.shape[:2])) if scale.texture else side
+        if not scale.texture:
+            return side
+        # Never below the finest whole-network scale's side, whose size validation has checked the network takes.
+        return max(min(side, max(style.shape[:2])), max(16, round(schedule.STRUCTURE_SIZE * style_scale)))
 
     @staticmethod
     def _texture_target(start: np.ndarray, content: np.ndarray, previous_shape: tuple[int, int]) -> np.ndarray:
