@@ -143,9 +143,12 @@ class MultiscaleMethod:
     palette: float = 0.5  # how much the photo is recoloured to the painting's palette before the run (at strength >= 50)
     # How much of the result's colours are carried onto the painting's colour distribution after the run (at strength
     # >= 50): the colours a run invents (a vivid orange tower, speckles the painting never had) go back into its palette.
-    # Measured on the anchor pairs (issue 16): the share of pixels in colours neither the painting nor the photo has
-    # fell from 12.7% to 10.9% (Starry Night; the classic: 9.8%) and from 2.4% to 0.2% (seated nude; 0.8%).
-    palette_finish: float = 0.5
+    # Measured on the anchor pairs (issue 16) at 0.5: the share of pixels in colours neither the painting nor the photo
+    # has fell on every pair (Starry Night 12.7% -> 10.9%, the classic 9.8%; seated nude 2.4% -> 0.2%, 0.8%), the held-
+    # out style distance fell on four of seven, the content distance rose 2-5% on all.  Off by default: it moves the
+    # result off the statistics the run matched, so the style blend and the upper half of the strength slider no
+    # longer do what they promise (tests/test_controls.py).  Applied within the run's last scale, it may keep both.
+    palette_finish: float = 0.0
     texture_start: float = 1.0  # above strength 50, up to this much of the start is noise in the painting's palette
     tv_per_pixel: bool = True  # total variation as a mean, like the other terms, so its pull is the same at every scale
     tile_size: int = schedule.TILE_SIZE  # px: larger scales are optimized in overlapping tiles of this size
