@@ -297,23 +297,21 @@ def off_palette_share(image: np.ndarray, painting: np.ndarray, photo: np.ndarray
 DETAIL_TOLERANCE = 2.0 / 255  # mean luminance change that a round trip through a smaller size may cause
 
 
-def luminance(image: np.ndarray) -> np.ndarray:
-    return np.asarray(image, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-
-
 def effective_detail(image: np.ndarray, tolerance: float = DETAIL_TOLERANCE) -> int:
     """The smallest long side L such that shrinking ``image`` to L px and enlarging it back (Lanczos) changes its
     luminance by at most ``tolerance`` on average (issue 17's measure): an image enlarged from L px measures about
     L whatever its size; one with detail in every pixel measures its own long side."""
+    from nst_server.engine.colour import luma
+
     pil = Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8))
     long_side = max(pil.size)
-    original = luminance(np.asarray(pil, np.float32) / 255)
+    original = luma(np.asarray(pil, np.float32) / 255)
 
     def change(side: int) -> float:
         scale = side / long_side
         small = pil.resize((max(1, round(pil.width * scale)), max(1, round(pil.height * scale))), Image.LANCZOS)
         back = np.asarray(small.resize(pil.size, Image.LANCZOS), np.float32) / 255
-        return float(np.abs(luminance(back) - original).mean())
+        return float(np.abs(luma(back) - original).mean())
 
     low, high = 8, long_side  # change(high) is 0; find the smallest side within tolerance (it falls with the side)
     while high - low > max(1, long_side // 256):

@@ -75,4 +75,3 @@ def rms(statistics: tuple[tf.Tensor, tf.Tensor] | tf.Tensor) -> float:
     else:
         second_moment = tf.reduce_mean(tf.linalg.diag_part(statistics))
     return float(tf.sqrt(tf.maximum(second_moment, 1e-30)))
-

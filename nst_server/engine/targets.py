@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ def content_hash(image: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(image, np.float32).tobytes(), digest_size=16).hexdigest()
 
 
-def _tiled_features(extractor: Any, image: np.ndarray):
+def _tiled_features(extractor: Any, image: np.ndarray) -> Iterator[list[tf.Tensor]]:
     """Per tile of ``image`` (with STATS_MARGIN of context, cropped away), each style layer's features as (n, C)."""
     h, w = image.shape[:2]
     step = STATS_TILE - 2 * STATS_MARGIN
