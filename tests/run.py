@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Run the whole test suite from a clean clone: ``python3 tests/run.py [pytest arguments]``.
 
+``python3 tests/run.py --quick``: the fast loop while working (the tests marked ``quick``: no GIMP, no chroot, no
+TensorFlow run), about half a minute; step 2 is skipped.
+
 1. a virtual environment ``.venv`` with the server package and the test tools;
 2. GIMP 3.0 and 3.2 for the end-to-end tests (the host's, or a Debian 13 and a Debian
    testing chroot, each built once);
@@ -45,12 +48,17 @@ def ensure_venv() -> None:
 
 def main() -> int:
     started = time.monotonic()
+    arguments = sys.argv[1:]
+    quick = "--quick" in arguments
+    if quick:
+        arguments = ["-m", "quick", *(a for a in arguments if a != "--quick")]
     ensure_venv()
-    step("providing GIMP 3.0 and 3.2 for the end-to-end tests", [str(PYTHON), "-m", "tests.support.gimp"])
+    if not quick:
+        step("providing GIMP 3.0 and 3.2 for the end-to-end tests", [str(PYTHON), "-m", "tests.support.gimp"])
     step("ruff", [str(PYTHON), "-m", "ruff", "check", "."])
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    code = subprocess.run([str(PYTHON), "-m", "pytest", *sys.argv[1:]], cwd=REPO, env=env).returncode
-    print(f"\n=== whole suite took {time.monotonic() - started:.0f} s", flush=True)
+    code = subprocess.run([str(PYTHON), "-m", "pytest", *arguments], cwd=REPO, env=env).returncode
+    print(f"\n=== {'quick loop' if quick else 'whole suite'} took {time.monotonic() - started:.0f} s", flush=True)
     return code
 
 

@@ -13,6 +13,8 @@ import pytest
 from nst_server.engine import weights
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
+
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
 

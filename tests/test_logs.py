@@ -14,6 +14,8 @@ import pytest
 
 from nst_server.service import logs
 
+pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
+
 
 @pytest.fixture
 def server_log(tmp_path):

@@ -16,6 +16,8 @@ PLUGIN_DIR = REPO / "gimp_plugin" / "style_transfer"
 sys.path.insert(0, str(PLUGIN_DIR))
 import helpers  # noqa: E402
 
+pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
+
 SPEED = {"precision": "bfloat16", "seconds_per_megapixel_step": {"float32": 2.0, "bfloat16": 1.0},
          "texture_seconds_per_megapixel_step": {"float32": 0.5, "bfloat16": 0.25}}
 ARGS = {"strength": 70, "preset": "preview", "preserve-colors": True, "style-scale": 1.5, "seed": 7, "size": 0,

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from nst_server.client import protocol
 from nst_server.client.protocol import ProtocolError
 
+pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
+
 KEY = b"k" * 32
 
 

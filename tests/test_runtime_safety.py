@@ -20,6 +20,8 @@ from nst_server.client import ClientError, connect_running, runtime
 from nst_server.installer import server_process
 from nst_server.installer.server_env import stop_running_server
 
+pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
+
 NOBODY = 65534
 as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to act as another user")
 

@@ -7,6 +7,8 @@ import pytest
 
 from nst_server.client import schedule
 
+pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
+
 
 def test_up_to_the_structure_size_every_scale_runs_the_whole_network():
     scales = schedule.plan(383, 512, 512, "balanced")

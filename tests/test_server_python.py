@@ -16,6 +16,8 @@ import pytest
 from nst_server.installer import server_python
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
+
 PIP = REPO / ".venv/bin/python"
 
 

@@ -8,6 +8,8 @@ import pytest
 from nst_server.engine import weights
 from tests.support.weights import write_keras3, write_legacy_h5
 
+pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
+
 
 def first_kernel(model) -> np.ndarray:
     return model.get_layer("block1_conv1").get_weights()[0]
