@@ -26,6 +26,7 @@ PROVISION_VERSION = "2"  # bump when PACKAGES or the steps change, so cached chr
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CHROOT_CA_BUNDLE = "/etc/ssl/certs/host-ca-bundle.crt"
 # Debian testing's Release file can be past its Valid-Until; accepted in the test chroots only.
+BOOTSTRAPPED = ".nst-bootstrapped"  # debootstrap ran to its end (an interrupted one leaves a tree that looks whole)
 APT_NO_VALID_UNTIL = ("etc/apt/apt.conf.d/99nst-test-valid-until", 'Acquire::Check-Valid-Until "false";\n')
 
 
@@ -77,10 +78,21 @@ def bootstrap(release: Release, root: Path) -> None:
         _run(["apt-get", "update", "-qq"])
         _run(["apt-get", "install", "-y", "-qq", "debootstrap"])
     if root.exists():  # a half-made tree from an interrupted run
+        unmount_below(root)
         shutil.rmtree(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     _run(release.debootstrap(root))
     relax_valid_until(release, root)
+    (root / BOOTSTRAPPED).write_text("debootstrap finished\n")
+
+
+def unmount_below(root: Path) -> None:
+    """Unmount what a killed run left mounted inside ``root`` (its /proc), so that deleting the tree deletes only it."""
+    inside = str(root.resolve()) + "/"
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(inside)]
+    for point in sorted(points, key=len, reverse=True):
+        _run(["umount", "-l", point])
 
 
 def relax_valid_until(release: Release, root: Path) -> None:
@@ -91,24 +103,57 @@ def relax_valid_until(release: Release, root: Path) -> None:
 
 
 def provision_chroot(root: Path, release: Release = RELEASES["3.0"]) -> Path:
-    """Build (or finish building) the chroot with ``release``'s GIMP; a no-op when it is ready."""
+    """Build (or finish building) the chroot with ``release``'s GIMP; a no-op when it is ready.
+
+    A run stopped during provisioning (a timeout, Ctrl+C) can leave dpkg interrupted; the next run finishes
+    dpkg's work first, and rebuilds the chroot from scratch when apt still fails: never a lasting failure.
+    """
     marker = root / ".nst-provisioned"
     if marker.exists() and marker.read_text().strip() == release.provision_tag:
         return root
     if os.geteuid() != 0:
         raise RuntimeError(f"building the GIMP {release.gimp} chroot needs root (debootstrap, chroot); "
                            f"or install gimp-console-{release.gimp}")
-    if not (root / "usr" / "bin" / "apt-get").exists():
+    # A marker of any version means debootstrap once finished (chroots made before BOOTSTRAPPED existed).
+    if not (root / BOOTSTRAPPED).exists() and not marker.exists():
         bootstrap(release, root)
+    marker.unlink(missing_ok=True)
+    try:
+        install_packages(root, release)
+    except subprocess.CalledProcessError:
+        print(f"the {release.name} chroot could not be repaired; building it again", flush=True)
+        bootstrap(release, root)
+        install_packages(root, release)
+    (root / BOOTSTRAPPED).write_text("debootstrap finished\n")
+    marker.write_text(release.provision_tag + "\n")
+    return root
+
+
+def install_packages(root: Path, release: Release) -> None:
+    """apt-get install the test packages in the chroot, after finishing whatever an interrupted dpkg left."""
     relax_valid_until(release, root)
     shutil.copyfile("/etc/resolv.conf", root / "etc" / "resolv.conf")
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["chroot", str(root), "dpkg", "--configure", "-a"], env=env)
     _run(["chroot", str(root), "apt-get", "update", "-qq"], env=env)
+    # apt mends broken dependencies only when asked with no package named; a package dpkg was killed inside of
+    # stays half-installed ("in a mess") until it is installed again.
+    _run(["chroot", str(root), "apt-get", "install", "-y", "-qq", "-f", "--no-install-recommends"], env=env)
+    messed = half_installed(root, env)
+    if messed:
+        _run(["chroot", str(root), "apt-get", "install", "-y", "-qq", "--reinstall", "--no-install-recommends",
+              *messed], env=env)
     _run(["chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES,
           *release.extra_packages], env=env)
     _run(["chroot", str(root), "apt-get", "clean"], env=env)
-    marker.write_text(release.provision_tag + "\n")
-    return root
+
+
+def half_installed(root: Path, env: dict[str, str]) -> list[str]:
+    """Packages whose installation did not finish (dpkg's status other than installed, absent or config files only)."""
+    listing = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f", "${db:Status-Abbrev}|${Package}\n"],
+                             env=env, check=True, capture_output=True, text=True).stdout
+    return [package for status, package in (line.split("|", 1) for line in listing.splitlines())
+            if status[1] not in "inc"]  # installed, absent, config files only
 
 
 class GimpEnvironment:
