@@ -7,6 +7,8 @@
   no TensorFlow.
 * ``engine/``: TensorFlow, in a worker process of its own (``engine/jobs.py`` is
   the worker's side of the pipe).
+* ``pipe/``: what the service and the engine both take (the messages on their pipe,
+  the image checks and errors); it takes only the client.
 * ``installer/``: what install.py does, with the system's Python.
 * ``cli.py``: ``python -m nst_server``; ``doctor.py``: ``python -m nst_server.doctor``,
   what install.py's doctor asks the server's Python.

@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:
         from nst_server.engine.weights import WeightsMissing
-        from nst_server.service.image_checks import ImageError
+        from nst_server.pipe.image_checks import ImageError
 
         if isinstance(exc, ImageError):  # an image file the engine cannot read
             print(f"nst_server: {exc}", file=sys.stderr)

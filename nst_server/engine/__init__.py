@@ -10,10 +10,10 @@
   ``losses``, ``targets`` (style statistics, cached), ``colour``, ``tiles`` and
   ``progress``; the work plan they follow is nst_server/client/schedule.py;
 * ``images``: style files and pixel buffers to arrays and back (the socket
-  process checks style files with service/image_checks.py);
+  process checks style files with pipe/image_checks.py);
 * ``speed``: the speed measured once per machine; ``weights``: the VGG
   weights (find, download, verify, load).
 
-This ``__init__`` imports nothing: install.py, with the system's Python, uses
-``weights`` (standard library at import time) to check an installed file.
+The weights files' names and md5 are nst_server/client/weight_files.py, which
+install.py checks an installed file with: the installer never imports the engine.
 """

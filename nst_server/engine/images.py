@@ -1,6 +1,6 @@
 """Images in and out of the engine: style files through Pillow, raw pixel buffers through numpy.
 
-Style files are checked from their header (service/image_checks.py, which the
+Style files are checked from their header (pipe/image_checks.py, which the
 socket process runs before the engine sees them) and decoded here, in the
 worker.  Failures are ``ImageError``s (image_checks.py too) whose message is for
 people; the service turns them into protocol errors (service/validation.py), the
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from nst_server.client.protocol import STYLE_FORMATS, ImageDesc
-from nst_server.service.image_checks import BadPixels, UnreadableImage, read_header, unreadable
+from nst_server.pipe.image_checks import BadPixels, UnreadableImage, read_header, unreadable
 
 if TYPE_CHECKING:
     import numpy as np

@@ -2,7 +2,7 @@
 
 The one module through which the service reaches the engine.  It builds the
 engine once (and has it measure its speed while no one waits), then for each
-``JobRequest`` (service/messages.py) decodes the bytes into arrays (images.py),
+``JobRequest`` (pipe/messages.py) decodes the bytes into arrays (images.py),
 calls ``engine.stylize`` with a progress callback that honours the shared cancel
 and finish events, and sends back typed messages: steps now and then (a
 preview every few seconds), then the result at the layer's own size and
@@ -23,9 +23,8 @@ import numpy as np
 from nst_server.client.protocol import ImageDesc
 from nst_server.engine import images
 from nst_server.engine.enlarge import enlarge
-from nst_server.service import messages
-from nst_server.service.image_checks import ImageError
-from nst_server.service.validation import refusal
+from nst_server.pipe import messages
+from nst_server.pipe.image_checks import ImageError, refusal
 
 if TYPE_CHECKING:
     from nst_server.engine.engine import ProgressCallback, StyleTransferEngine

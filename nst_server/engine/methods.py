@@ -8,24 +8,30 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 
 from nst_server.client import schedule
 from nst_server.engine import colour, losses, tiles
-from nst_server.engine.features import resize_long_side, resize_to_shape
+from nst_server.engine.features import FeatureExtractor, resize_long_side, resize_to_shape
 from nst_server.engine.progress import FinishNow, Progress, ProgressCallback
 from nst_server.engine.steps import CompiledSteps, compiled_steps
 from nst_server.engine.targets import StyleTargetCache, content_hash, style_statistics
 
-if TYPE_CHECKING:
-    from nst_server.engine.engine import StyleTransferEngine
-
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+
+
+class FeatureNetworks(Protocol):
+    """What a method needs of the engine (engine.StyleTransferEngine): its networks, warm, and a style cache."""
+
+    style_targets: StyleTargetCache
+
+    def extractor(self, backbone: str, style_layers: Sequence[str], content_layers: Sequence[str],
+                  precision: str = "float32", pooling: str = "max") -> FeatureExtractor: ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ class SeedMethod:
                 break
         return image[0].numpy()
 
-    def stylize(self, engine: StyleTransferEngine, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
+    def stylize(self, engine: FeatureNetworks, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                 settings: Settings, progress: ProgressCallback) -> np.ndarray:
         extractor = engine.extractor(settings.backbone, self.style_layers, self.content_layers, "float32")
         return self.run(extractor, resize_long_side(content, settings.size), resize_long_side(styles[0][0], settings.size),
@@ -172,11 +178,11 @@ class MultiscaleMethod:
                 self.content_term_weights(content_rms), self.tv_term_weight(whole))
         return lambda image: compiled.loss_and_grad(image, tf.constant(0.0), *args)[0]
 
-    def extractor(self, engine: StyleTransferEngine, backbone: str, precision: str = "auto") -> Any:
+    def extractor(self, engine: FeatureNetworks, backbone: str, precision: str = "auto") -> Any:
         """The features this method optimizes, on the engine's network."""
         return engine.extractor(backbone, self.style_layers, self.content_layers, precision, self.pooling)
 
-    def texture_extractor(self, engine: StyleTransferEngine, backbone: str, precision: str = "auto") -> Any:
+    def texture_extractor(self, engine: FeatureNetworks, backbone: str, precision: str = "auto") -> Any:
         """The network's first blocks, for the texture scales."""
         return engine.extractor(backbone, self.texture_style_layers, self.texture_content_layers, precision, self.pooling)
 
@@ -236,7 +242,7 @@ class MultiscaleMethod:
         weights = [weight / len(content_rms) / (r**2 if self.normalize else 1.0) for r in content_rms]
         return tf.constant(weights, tf.float32)
 
-    def stylize(self, engine: StyleTransferEngine, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
+    def stylize(self, engine: FeatureNetworks, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                 settings: Settings, progress: ProgressCallback) -> np.ndarray:
         original = content
         if settings.preserve_colors == "luminance":

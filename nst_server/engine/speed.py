@@ -14,15 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from nst_server.client import paths
-
-if TYPE_CHECKING:
-    from nst_server.engine.engine import StyleTransferEngine
+from nst_server.engine.methods import METHODS, FeatureNetworks
 
 PRECISIONS = ("float32", "bfloat16")
 PROBE_SHAPE = (288, 384)  # px: large enough that a step runs at the size artists use, small enough to take a second
@@ -71,9 +69,7 @@ def machine() -> dict[str, Any]:
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")], "cache_version": CACHE_VERSION}
 
 
-def _probe_step(engine: StyleTransferEngine, backbone: str, precision: str, texture: bool) -> Callable[[], None]:
-    from nst_server.engine.methods import METHODS
-
+def _probe_step(engine: FeatureNetworks, backbone: str, precision: str, texture: bool) -> Callable[[], None]:
     method = METHODS["multiscale"]
     content = np.random.default_rng(0).random((*PROBE_SHAPE, 3), dtype=np.float32)
     extractor = (method.texture_extractor if texture else method.extractor)(engine, backbone, precision)
@@ -82,7 +78,7 @@ def _probe_step(engine: StyleTransferEngine, backbone: str, precision: str, text
     return step
 
 
-def measure(engine: StyleTransferEngine, backbone: str = "vgg19") -> Speed:
+def measure(engine: FeatureNetworks, backbone: str = "vgg19") -> Speed:
     """Time the default method's step, at whole-network and at texture scales, in each precision on this machine.
 
     The precisions take turns and each keeps its fastest step, so that a burst of other
@@ -146,7 +142,7 @@ def cached(backbone: str = "vgg19") -> Speed | None:
     return from_cache_entry(data.get(backbone), backbone) if data is not None else None
 
 
-def load_or_measure(engine: StyleTransferEngine, backbone: str = "vgg19") -> Speed:
+def load_or_measure(engine: FeatureNetworks, backbone: str = "vgg19") -> Speed:
     """The cached measurement, or a new one (a few seconds, once per machine), written to the cache."""
     speed = cached(backbone)
     if speed is None:

@@ -7,44 +7,14 @@ raises WeightsMissing with a message that says how to provide one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from nst_server.client import paths
-
-_KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications"
-
-
-@dataclass(frozen=True)
-class KerasWeights:
-    """The ImageNet weights file Keras applications download for a backbone."""
-
-    backbone: str
-    filename: str
-    md5: str  # the hash Keras itself checks
-
-    @property
-    def url(self) -> str:
-        return f"{_KERAS_BASE}/{self.backbone}/{self.filename}"
-
-    @property
-    def env_var(self) -> str:
-        return f"NST_{self.backbone.upper()}_WEIGHTS"
-
-    @property
-    def keras3_filename(self) -> str:
-        return f"{self.backbone}_notop.weights.h5"
-
-
-KERAS_WEIGHTS: dict[str, KerasWeights] = {
-    "vgg19": KerasWeights("vgg19", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "253f8cb515780f3b799900260a226db6"),
-    "vgg16": KerasWeights("vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc"),
-}
+from nst_server.client.weight_files import KERAS_BASE_URL, KERAS_WEIGHTS, KerasWeights, md5sum
 
 
 class WeightsMissing(Exception):
@@ -66,14 +36,6 @@ def how_to_provide(backbone: str) -> str:
         f"or set {spec.env_var}=FILE. Both the downloaded Keras file ({spec.filename}) "
         f"and a Keras 3 '.weights.h5' file are accepted."
     )
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def is_official(backbone: str, path: Path) -> bool:
@@ -108,7 +70,7 @@ def find_weights(backbone: str, explicit: str | os.PathLike | None = None) -> Pa
 
 
 def _base_url() -> str:
-    return os.environ.get("NST_WEIGHTS_BASE_URL", _KERAS_BASE).rstrip("/")
+    return os.environ.get("NST_WEIGHTS_BASE_URL", KERAS_BASE_URL).rstrip("/")
 
 
 def name_lookup_failed(exc: BaseException) -> bool:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nst_server.client import paths
+from nst_server.client import paths, weight_files
 from nst_server.installer import REPO, quiet, server_process, server_python
 from nst_server.installer.gimps import host_platform
 from nst_server.installer.quiet import say
@@ -99,13 +99,11 @@ def install_server_env(venv: Path, gpu: bool = False, allow_prerelease: bool = F
 
 
 def installed_weights_match(source: Path) -> bool:
-    from nst_server.engine import weights  # standard library at import time
-
-    spec = weights.KERAS_WEIGHTS["vgg19"]
+    spec = weight_files.KERAS_WEIGHTS["vgg19"]
     dest = paths.weights_dir() / (spec.keras3_filename if source.name.endswith(".weights.h5") else spec.filename)
     if not dest.is_file() or dest.stat().st_size != source.stat().st_size:
         return False
-    return weights.md5sum(dest) == weights.md5sum(source)
+    return weight_files.md5sum(dest) == weight_files.md5sum(source)
 
 
 def install_weights(python: Path, weights_file: str | None) -> bool:

@@ -30,7 +30,8 @@ import zmq
 from nst_server import __version__
 from nst_server.client import paths, protocol, runtime
 from nst_server.client.protocol import Message, ProtocolError
-from nst_server.service import endpoint, memory, messages
+from nst_server.pipe import messages
+from nst_server.service import endpoint, memory
 from nst_server.service.logs import RATE_LIMITED
 from nst_server.service.remote import RemoteAccess
 from nst_server.service.validation import Limits, validate_stylize

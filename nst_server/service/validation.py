@@ -5,7 +5,7 @@ buffer length, each style file's size, format and dimensions (read from its
 header, never decoded here), and that neither image is too narrow for the
 network at the requested size.  protocol.verify has already held every frame
 and buffer to the server's limits.  What passes becomes a ``JobRequest`` for the
-worker (messages.py).
+worker (nst_server/pipe/messages.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 from nst_server.client import protocol, schedule
 from nst_server.client.protocol import Message, ProtocolError
-from nst_server.service.image_checks import BadPixels, ImageError, ImageTooLarge, read_header
-from nst_server.service.messages import JobRequest
+from nst_server.pipe.image_checks import ImageError, read_header, refusal
+from nst_server.pipe.messages import JobRequest
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,6 @@ def check_network_size(what: str, width: int, height: int, long_side: int, param
             f"{params['style_scale']:g} its short side would be {short} px, and the network needs at least "
             f"{NETWORK_MIN_SIDE} px. Use a less elongated image, or a larger output detail or style scale.",
         )
-
-
-def refusal(exc: ImageError) -> ProtocolError:
-    """The protocol's error for an image the server cannot use (in the socket process or the worker)."""
-    code = {ImageTooLarge: "too_large", BadPixels: "bad_image"}.get(type(exc), "bad_style_image")
-    return ProtocolError(code, str(exc))
 
 
 def validate_stylize(message: Message, limits: Limits = Limits()) -> JobRequest:

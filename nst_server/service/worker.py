@@ -3,7 +3,7 @@
 The engine runs in its own process, so that a crash or out-of-memory in
 TensorFlow cannot take the server's socket down, and a stuck job can be killed
 outright.  The two talk over a multiprocessing pipe in typed messages
-(messages.py); shared events cancel the running job at its next step, or
+(nst_server/pipe/messages.py); shared events cancel the running job at its next step, or
 finish it there (the image reached so far becomes the result).  The worker
 builds the network once and keeps it warm between jobs.
 
@@ -17,7 +17,7 @@ import multiprocessing as mp
 from multiprocessing.connection import Connection
 from typing import Any
 
-from nst_server.service import messages
+from nst_server.pipe import messages
 
 
 def _run(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, str], progress_interval: float) -> None:

@@ -3,8 +3,8 @@
 ``read_header`` gives a style file's format and dimensions from its header
 alone (nothing is decoded here; the engine decodes it, engine/images.py).  The
 ``ImageError`` family is what both processes raise for an image that cannot be
-used; its message is for people, and validation.refusal turns it into the
-protocol's error (the command line prints it).
+used; its message is for people, and ``refusal`` turns it into the protocol's
+error (the command line prints it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 
 from PIL import Image
 
-from nst_server.client.protocol import MAX_PIXELS, MAX_SIDE, STYLE_FORMATS
+from nst_server.client.protocol import MAX_PIXELS, MAX_SIDE, STYLE_FORMATS, ProtocolError
 
 
 class ImageError(ValueError):
@@ -62,3 +62,9 @@ def read_header(data: bytes, name: str = "style image", max_pixels: int = MAX_PI
         raise ImageTooLarge(f"{name} has {size[0]}x{size[1]} pixels, over the server's limit of "
                             f"{max_pixels / 2**20:g} megapixels")
     return size
+
+
+def refusal(exc: ImageError) -> ProtocolError:
+    """The protocol's error for an image the server cannot use (in the socket process or the worker)."""
+    code = {ImageTooLarge: "too_large", BadPixels: "bad_image"}.get(type(exc), "bad_style_image")
+    return ProtocolError(code, str(exc))
