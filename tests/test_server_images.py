@@ -20,7 +20,7 @@ from PIL import Image
 from nst_server import client
 from nst_server.client import protocol
 from nst_server.engine import images
-from nst_server.service.image_checks import UnreadableImage
+from nst_server.pipe.image_checks import UnreadableImage
 from nst_server.service.memory import rss_bytes
 from tests.support.servers import SMALL, ServerProcess, layer, measured_data_dir, style_file
 
