@@ -67,7 +67,7 @@ def test_lookup_order_explicit_then_environment_then_installed(isolated_dirs, vg
 
 def test_failed_download_says_how_to_work_offline(isolated_dirs, monkeypatch):
     # A closed local port stands in for a machine without internet access.
-    monkeypatch.setattr(weights, "_KERAS_BASE", "http://127.0.0.1:9/keras-applications")
+    monkeypatch.setattr(weights, "KERAS_BASE_URL", "http://127.0.0.1:9/keras-applications")
     with pytest.raises(weights.WeightsMissing) as err:
         weights.download_weights("vgg19")
     message = str(err.value)
@@ -78,7 +78,7 @@ def test_failed_download_says_how_to_work_offline(isolated_dirs, monkeypatch):
 def test_engine_never_runs_on_random_weights(isolated_dirs, monkeypatch):
     from nst_server.engine.engine import StyleTransferEngine
 
-    monkeypatch.setattr(weights, "_KERAS_BASE", "http://127.0.0.1:9/keras-applications")
+    monkeypatch.setattr(weights, "KERAS_BASE_URL", "http://127.0.0.1:9/keras-applications")
     engine = StyleTransferEngine()
     content = np.full((16, 16, 3), 0.5, np.float32)
     with pytest.raises(weights.WeightsMissing):

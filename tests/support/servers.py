@@ -132,7 +132,10 @@ def pid_alive(pid: int) -> bool:
 def listening_tcp_addresses(pid: int) -> list[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # closed between listing and reading (a worker's pipe, a log rotation)
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     found = []
