@@ -4,6 +4,7 @@ never the engine; the service reaches the engine only through the worker's one d
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
 def project_modules() -> dict[str, Path]:
     files = [*(REPO / "nst_server").rglob("*.py"), *(REPO / "gimp_plugin").rglob("*.py")]
     return {module_name(p): p for p in files if "__pycache__" not in p.parts}

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.support import gimp
 
 pytestmark = pytest.mark.gimp
 
-REPO = Path(__file__).resolve().parent.parent
 VICTIM = "gimp-data"  # large enough (70+ MB unpacked) that dpkg is caught in the middle of unpacking it
 
 
@@ -43,11 +43,11 @@ def test_a_provisioning_killed_inside_dpkg_is_repaired_by_the_next_run():
     if environment.root is None:
         pytest.skip("the host's GIMP 3.0 is used: there is no chroot to provision")
     root = environment.root
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"}
+    env = gimp.CHROOT_APT_ENV
     # Provisioning has something to install again: one of GIMP's packages is gone (its dependants left in place).
     subprocess.run(["chroot", str(root), "dpkg", "--remove", "--force-depends", VICTIM], env=env, check=True,
                    capture_output=True)
-    (root / ".nst-provisioned").unlink()
+    (root / gimp.PROVISIONED).unlink()
 
     run = provision()
     deadline = time.monotonic() + 600
@@ -67,12 +67,11 @@ def test_a_provisioning_killed_inside_dpkg_is_repaired_by_the_next_run():
     print("apt after the kill:", apt.stderr.strip())
     assert "dpkg was interrupted" in apt.stderr  # what made every later run fail before (issue 19)
 
-
     again = provision()
     output, _ = again.communicate(timeout=900)
     assert again.returncode == 0, output
     assert "building it again" not in output  # repaired in place, not rebuilt (minutes, and a download)
-    assert (root / ".nst-provisioned").exists()
+    assert (root / gimp.PROVISIONED).exists()
     version = environment.run([environment.console, "--version"], environment.base_env(), timeout=120)
     assert version.returncode == 0 and "3.0" in version.stdout
     audit = subprocess.run(["chroot", str(root), "dpkg", "--audit"], env=env, capture_output=True, text=True)

@@ -26,7 +26,9 @@ PROVISION_VERSION = "2"  # bump when PACKAGES or the steps change, so cached chr
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CHROOT_CA_BUNDLE = "/etc/ssl/certs/host-ca-bundle.crt"
 # Debian testing's Release file can be past its Valid-Until; accepted in the test chroots only.
+PROVISIONED = ".nst-provisioned"  # holds the provision tag the chroot was finished with
 BOOTSTRAPPED = ".nst-bootstrapped"  # debootstrap ran to its end (an interrupted one leaves a tree that looks whole)
+CHROOT_APT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"}
 APT_NO_VALID_UNTIL = ("etc/apt/apt.conf.d/99nst-test-valid-until", 'Acquire::Check-Valid-Until "false";\n')
 
 
@@ -108,15 +110,17 @@ def provision_chroot(root: Path, release: Release = RELEASES["3.0"]) -> Path:
     A run stopped during provisioning (a timeout, Ctrl+C) can leave dpkg interrupted; the next run finishes
     dpkg's work first, and rebuilds the chroot from scratch when apt still fails: never a lasting failure.
     """
-    marker = root / ".nst-provisioned"
+    marker = root / PROVISIONED
     if marker.exists() and marker.read_text().strip() == release.provision_tag:
         return root
     if os.geteuid() != 0:
         raise RuntimeError(f"building the GIMP {release.gimp} chroot needs root (debootstrap, chroot); "
                            f"or install gimp-console-{release.gimp}")
-    # A marker of any version means debootstrap once finished (chroots made before BOOTSTRAPPED existed).
-    if not (root / BOOTSTRAPPED).exists() and not marker.exists():
-        bootstrap(release, root)
+    if not (root / BOOTSTRAPPED).exists():
+        if marker.exists():  # finished once, before BOOTSTRAPPED existed: debootstrap had run to its end
+            (root / BOOTSTRAPPED).write_text("debootstrap finished\n")
+        else:
+            bootstrap(release, root)
     marker.unlink(missing_ok=True)
     try:
         install_packages(root, release)
@@ -124,7 +128,6 @@ def provision_chroot(root: Path, release: Release = RELEASES["3.0"]) -> Path:
         print(f"the {release.name} chroot could not be repaired; building it again", flush=True)
         bootstrap(release, root)
         install_packages(root, release)
-    (root / BOOTSTRAPPED).write_text("debootstrap finished\n")
     marker.write_text(release.provision_tag + "\n")
     return root
 
@@ -133,7 +136,7 @@ def install_packages(root: Path, release: Release) -> None:
     """apt-get install the test packages in the chroot, after finishing whatever an interrupted dpkg left."""
     relax_valid_until(release, root)
     shutil.copyfile("/etc/resolv.conf", root / "etc" / "resolv.conf")
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"}
+    env = CHROOT_APT_ENV
     _run(["chroot", str(root), "dpkg", "--configure", "-a"], env=env)
     _run(["chroot", str(root), "apt-get", "update", "-qq"], env=env)
     # apt mends broken dependencies only when asked with no package named; a package dpkg was killed inside of
