@@ -31,7 +31,7 @@ import argparse
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -58,6 +58,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 PRESETS = ("preview", "balanced", "high")
 TIMING_RUNS = ("preview@512", "balanced@512", "high@512", "balanced@1024")
 SEED_SIZE = 512  # px: the time targets are stated against the seed method's step at this size
@@ -81,7 +83,7 @@ class Run:
 
 # --- running the engine ---
 
-def stylize_timed(engine: Any, content: np.ndarray, style: np.ndarray, **settings: Any) -> Run:
+def stylize_timed(engine: Any, content: np.ndarray, style: np.ndarray, params: StyleParams) -> Run:
     """engine.stylize as a new request with this style: wall time, and steps run of those planned."""
     from nst_server.engine.targets import StyleTargetCache
 
@@ -90,7 +92,7 @@ def stylize_timed(engine: Any, content: np.ndarray, style: np.ndarray, **setting
     engine.style_targets = StyleTargetCache()
     steps: list[int] = []
     started = time.perf_counter()
-    image = engine.stylize(content, style, progress=lambda p: steps.append(p.total), **settings)
+    image = engine.stylize(content, style, params, progress=lambda p: steps.append(p.total))
     return Run(image, time.perf_counter() - started, len(steps), steps[-1] if steps else 0)
 
 
@@ -212,7 +214,7 @@ def summary_table(summary: dict[str, Any]) -> str:
 def seed_step_seconds(engine: Any, content: np.ndarray, style: np.ndarray, size: int, steps: int) -> float:
     """The seed method's steady seconds per step (the first step, which traces, left out)."""
     stamps: list[float] = []
-    engine.stylize(content, style, method="seed", backbone="vgg19", size=size, steps=max(3, steps),
+    engine.stylize(content, style, StyleParams(method="seed", backbone="vgg19", size=size, steps=max(3, steps)),
                    progress=lambda p: stamps.append(time.perf_counter()))
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
 
@@ -288,13 +290,13 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     from nst_server.engine.engine import StyleTransferEngine
-    from nst_server.engine.methods import METHODS, Settings
+    from nst_server.engine.methods import METHODS
 
     backbone, weights_file, described = trained_backbone()
     engine = StyleTransferEngine({backbone: weights_file})
     judge = Judge(engine, backbone)  # raises if a judging layer is in the multiscale objective
     method = METHODS["multiscale"]
-    settings = {k: v for k, v in asdict(Settings()).items() if k not in ("size", "preset", "backbone")}
+    settings = {k: v for k, v in StyleParams().to_wire().items() if k not in ("size", "preset", "backbone")}
     content_full = load_image(ANCHOR_CONTENT)
     precision = engine.measured_speed(backbone).describe()
     print(f"judged on {described}; precision 'auto' chose {precision}\n"

@@ -34,6 +34,8 @@ import numpy as np  # noqa: E402
 from common import ANCHOR_CONTENT, ANCHOR_PAIRS, OUT, load_image, pair_images, to_pil, trained_backbone  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 BLIND = OUT / "blind"
 PANEL_SIDE = 512  # px: each image's long side in a panel, the size the anchors were made at
 CONFIDENCE = ("clear", "moderate", "slight")
@@ -70,8 +72,8 @@ def results_for(pairs: list[Any], results_dir: Path | None) -> dict[str, np.ndar
     content = load_image(ANCHOR_CONTENT)
     out = {}
     for pair in pairs:
-        out[pair.name] = engine.stylize(content, load_image(pair.style), backbone=backbone, size=PANEL_SIDE,
-                                        style_scale=pair.style_scale)
+        out[pair.name] = engine.stylize(content, load_image(pair.style), StyleParams(
+            backbone=backbone, size=PANEL_SIDE, style_scale=pair.style_scale))
         (BLIND / "ours").mkdir(parents=True, exist_ok=True)
         to_pil(out[pair.name]).save(BLIND / "ours" / f"{pair.name}.png")
         print(f"  {pair.name}", flush=True)

@@ -39,6 +39,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], np.float32) / 255.0
 
 
@@ -141,8 +143,8 @@ def main() -> None:
         row: dict[str, Any] = {"classic_seconds": round(seconds, 1), "classic_iterations": len(history)}
         if not args.no_ours:
             started = time.perf_counter()
-            results["ours (default)"] = engine.stylize(content_full, style_full, backbone=backbone, size=args.size,
-                                                       style_scale=pair.style_scale)
+            results["ours (default)"] = engine.stylize(content_full, style_full, StyleParams(
+                backbone=backbone, size=args.size, style_scale=pair.style_scale))
             row["ours_seconds"] = round(time.perf_counter() - started, 1)
         labels = []
         for name, image in results.items():

@@ -147,7 +147,9 @@ def pair_images(pair: AnchorPair, content_full: np.ndarray, style_full: np.ndarr
 def warm_up(engine: Any, backbone: str, content: np.ndarray, style: np.ndarray) -> None:
     """Build the network, measure its speed (cached per machine) and trace the steps once, as a warm server has
     them, so that the first timed run does not pay for it."""
-    engine.stylize(content, style, backbone=backbone, size=64, steps=2)
+    from nst_server.client.params import StyleParams
+
+    engine.stylize(content, style, StyleParams(backbone=backbone, size=64, steps=2))
 
 
 # --- Judging: distances on layers the default method does not optimize ---

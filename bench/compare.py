@@ -35,6 +35,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 
 def seconds_per_step(engine, backbone: str, size: int, precision: str) -> float:
     import tensorflow as tf
@@ -61,11 +63,11 @@ def seconds_per_step(engine, backbone: str, size: int, precision: str) -> float:
 
 def preset_timings(engine, content: np.ndarray, style: np.ndarray, runs: list[tuple[str, int]]) -> dict[str, float]:
     """Wall time of the default method as an artist runs it: each preset at a size (long side)."""
-    engine.stylize(content, style, size=64, steps=2)  # build the network; a warm server has it built
+    engine.stylize(content, style, StyleParams(size=64, steps=2))  # build the network; a warm server has it built
     timings = {}
     for preset, size in runs:
         started = time.perf_counter()
-        engine.stylize(content, style, size=size, preset=preset)
+        engine.stylize(content, style, StyleParams(size=size, preset=preset))
         timings[f"{preset}@{size}"] = round(time.perf_counter() - started, 1)
         print(f"  {preset} at {size} px: {timings[f'{preset}@{size}']} s", flush=True)
     return timings
@@ -83,7 +85,7 @@ def setup_seconds(engine, content: np.ndarray, style: np.ndarray) -> dict[str, f
             if not seen:
                 seen.append(time.perf_counter() - started)
                 raise FinishNow()
-        engine.stylize(image, style, size=512, preset="balanced", progress=progress)
+        engine.stylize(image, style, StyleParams(size=512, preset="balanced"), progress=progress)
         return round(seen[0], 2)
 
     new_style = first_step(content)
@@ -96,11 +98,11 @@ def peak_memory_mb(size: int, backbone: str, weights: str) -> float:
     method tiles), two steps per scale and tile."""
     code = (
         "import resource, sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
-        "from nst_server.engine.engine import StyleTransferEngine;"
+        "from nst_server.engine.engine import StyleParams, StyleTransferEngine;"
         "backbone, weights, size = sys.argv[2], sys.argv[3], int(sys.argv[4]);"
         "e = StyleTransferEngine({backbone: weights}); rng = np.random.default_rng(0);"
         "c = rng.random((size * 3 // 4, size, 3), dtype=np.float32); s = rng.random((256, 256, 3), dtype=np.float32);"
-        "e.stylize(c, s, backbone=backbone, size=size, steps=2);"
+        "e.stylize(c, s, StyleParams(backbone=backbone, size=size, steps=2));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     result = subprocess.run([sys.executable, "-c", code, str(REPO), backbone, weights, str(size)],
@@ -127,7 +129,7 @@ def main() -> None:
     from nst_server.client.schedule import PRESETS, scale_sizes
     from nst_server.engine.engine import StyleTransferEngine
     from nst_server.engine.features import resize_long_side, resize_to_shape
-    from nst_server.engine.methods import METHODS, Settings
+    from nst_server.engine.methods import METHODS
 
     backbone, weights_file, described = trained_backbone()
     engine = StyleTransferEngine({backbone: weights_file})
@@ -183,7 +185,7 @@ def main() -> None:
 
     # 3. the default method as an artist gets it, and at the seed's time budget
     fast_started = time.perf_counter()
-    fast_result = engine.stylize(content, style, backbone=backbone, size=size)
+    fast_result = engine.stylize(content, style, StyleParams(backbone=backbone, size=size))
     fast_time = time.perf_counter() - fast_started
     budget_seed = seed_at(fast_time)
 
@@ -221,7 +223,7 @@ def main() -> None:
     panel([content_full, style_full, seed_equal, fast_result, seed_result],
           ["content", "style", f"seed at {fast_time:.0f} s", f"default ({fast_time:.0f} s)",
            f"seed {args.seed_steps} steps ({seed_time:.0f} s)"], OUT / f"compare_{size}.png")
-    settings = Settings()
+    settings = StyleParams()
     report["default_settings"] = {"preset": settings.preset, "strength": settings.strength, "method": fast.name,
                                   "style_loss": fast.style_loss, "content_layers": list(fast.content_layers)}
     for key, value in report.items():

@@ -35,6 +35,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from common import OUT, Judge, effective_detail, load_image, to_pil, trained_backbone, write_json  # noqa: E402
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 PACKAGE = "mate-backgrounds"
 POOL_URL = "https://deb.debian.org/debian/pool/main/m/mate-backgrounds/mate-backgrounds_1.26.0-1_all.deb"
 NATURE = "usr/share/backgrounds/mate/nature/"
@@ -99,7 +101,7 @@ def run(engine: Any, backbone: str, photo: np.ndarray, style: np.ndarray, preset
 
     engine.style_targets = StyleTargetCache()  # each run pays for its style statistics, as a first request does
     started = time.perf_counter()
-    result = enlarge(engine.stylize(photo, style, backbone=backbone, size=size, preset=preset), photo)
+    result = enlarge(engine.stylize(photo, style, StyleParams(backbone=backbone, size=size, preset=preset)), photo)
     return result, time.perf_counter() - started
 
 
@@ -124,7 +126,8 @@ def main() -> None:
     if args.quick:
         jobs = [(args.photos[0], 1024)]
     print(f"on {described}; speed {speed}", flush=True)
-    engine.stylize(style[:64, :64], style, backbone=backbone, size=64, steps=2)  # builds and traces, as a warm server
+    # builds and traces, as a warm server
+    engine.stylize(style[:64, :64], style, StyleParams(backbone=backbone, size=64, steps=2))
     report: dict[str, Any] = {"weights": described, "speed": speed, "photos": {}}
     for name, long_side in jobs:
         photo = load_image(folder / name)

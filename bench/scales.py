@@ -39,6 +39,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 QUICK = {"size": 192, "preset": "balanced", "steps": 40, "every": 5}
 
 
@@ -186,7 +188,7 @@ def main() -> None:
     warm_up(engine, backbone, content_full, style_full)
     tracker = ScaleTracker(measure, images.content.shape[:2], content_full, args.every)
     started = time.perf_counter()
-    result = engine.stylize(content_full, style_full, progress=tracker, **settings)
+    result = engine.stylize(content_full, style_full, StyleParams(**settings), progress=tracker)
     wall = time.perf_counter() - started
     planned = planned_steps(content_full, args.size, args.preset, args.steps)
     rows = [scale.as_dict(planned.get(scale.shape)) for scale in tracker.finish()]

@@ -11,6 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import load_image, timing_backbone, write_json  # noqa: E402
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -28,8 +30,8 @@ def main() -> None:
     content, style = load_image(args.content), load_image(args.style)
     stamps: list[float] = []
     started = time.perf_counter()
-    result = engine.stylize(content, style, method="seed", backbone=backbone, size=args.size, steps=args.steps,
-                            progress=lambda p: stamps.append(time.perf_counter()))
+    result = engine.stylize(content, style, StyleParams(method="seed", backbone=backbone, size=args.size,
+                                                        steps=args.steps), progress=lambda p: stamps.append(time.perf_counter()))
     total = time.perf_counter() - started
     steady = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1)
     report = {

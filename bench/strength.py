@@ -30,6 +30,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,9 +56,8 @@ def main() -> None:
         rows, results = [], []
         for strength in args.strengths:
             started = time.perf_counter()
-            result = engine.stylize(content, style, backbone=backbone,
-                                    size=args.size, preset=args.preset, strength=strength,
-                                    style_scale=pair.style_scale)
+            result = engine.stylize(content, style, StyleParams(
+                backbone=backbone, size=args.size, preset=args.preset, strength=strength, style_scale=pair.style_scale))
             seconds = time.perf_counter() - started
             distances = measure(result)
             moved = float(np.abs(result - images.content).mean() * 255)

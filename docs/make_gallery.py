@@ -14,6 +14,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bench"))
 from common import load_image, panel, stack, trained_backbone  # noqa: E402
 
+from nst_server.client.params import StyleParams  # noqa: E402
+
 PAIRS = [("coffee.png", "starry_night.jpg", {}), ("astronaut.png", "woman-with-hat-matisse.jpg", {}),
          ("chelsea.png", "shipwreck.jpg", {"preserve_colors": "luminance"})]
 
@@ -26,7 +28,7 @@ def main() -> None:
     rows = []
     for content_name, style_name, extra in PAIRS:
         content, style = load_image(content_name), load_image(style_name)
-        result = engine.stylize(content, style, backbone=backbone, size=384, **extra)
+        result = engine.stylize(content, style, StyleParams(backbone=backbone, size=384, **extra))
         label = "preserve colours" if extra else "default settings"
         rows.append(panel([content, style, result], ["before", style_name.split(".")[0], f"after ({label})"], height=200))
     gallery = stack(rows)

@@ -8,21 +8,21 @@ import sys
 from pathlib import Path
 
 from nst_server.client import paths, protocol
+from nst_server.client.params import BACKBONES, SPECS, StyleParams
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """One option per protocol parameter, so the command line and the plug-in offer the same controls."""
-    for spec in protocol.PARAMETERS.values():
-        flag = "--" + spec.name.replace("_", "-")
-        if spec.name == "size":  # as in the dialog: 0 is automatic, the result comes at the photo's own size
-            parser.add_argument(flag, type=int, default=0, help=f"{spec.help}: 0 (the default) is automatic, the most "
-                                "the preset finishes within its time on this machine; else "
+    """One option per parameter (client/params.py), so the command line and the plug-in offer the same controls."""
+    for spec in SPECS.values():
+        flag = "--" + spec.argument
+        if spec.automatic:  # as in the dialog: 0 is automatic (for the size: the result at the photo's own size)
+            parser.add_argument(flag, type=spec.kind, default=0, help=f"{spec.help}: 0 (the default) is automatic, the "
+                                "most the preset finishes within its time on this machine; else "
                                 f"{spec.minimum:g} to {spec.maximum:g}. The result is written at the photo's own size")
-        elif isinstance(spec, protocol.ChoiceParam):
+        elif spec.choices:
             parser.add_argument(flag, choices=spec.choices, default=spec.default, help=spec.help)
         else:
-            kind = int if isinstance(spec, protocol.IntParam) else float
-            parser.add_argument(flag, type=kind, default=spec.default,
+            parser.add_argument(flag, type=spec.kind, default=spec.default,
                                 help=f"{spec.help} ({spec.minimum:g} to {spec.maximum:g}, default {spec.default:g})")
 
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     weights = sub.add_parser("weights", help="install or locate model weights")
     weights.add_argument("action", choices=("fetch", "install", "path"))
     weights.add_argument("file", nargs="?", help="with 'install': a local weights file")
-    weights.add_argument("--backbone", choices=protocol.BACKBONES, default="vgg19")
+    weights.add_argument("--backbone", choices=BACKBONES, default=SPECS["backbone"].default)
     return parser
 
 
@@ -73,9 +73,8 @@ def _stylize(args: argparse.Namespace) -> int:
     from nst_server.engine.engine import StyleTransferEngine
     from nst_server.engine.enlarge import enlarge
 
-    given = {name: getattr(args, name) for name in protocol.PARAMETERS}
-    automatic = not given["size"]
-    params = protocol.validate_params({**given, "size": given["size"] or protocol.PARAMETERS["size"].default})
+    params = StyleParams.from_controls(vars(args))
+    automatic = not args.size
     weights = args.style_weights or [1.0] * len(args.style)
     if len(weights) != len(args.style):
         raise protocol.ProtocolError("bad_parameter", f"{len(args.style)} style images but {len(weights)} --style-weights")
@@ -83,16 +82,15 @@ def _stylize(args: argparse.Namespace) -> int:
     content = images.load_image_file(args.content)
     styles = [images.load_image_file(path) for path in args.style]
     engine = StyleTransferEngine({args.backbone: args.weights} if args.weights else None)
-    if automatic and params["method"] == "multiscale":
+    if automatic and params.method == "multiscale":
         from nst_server.client import estimate
 
-        speed = engine.measured_speed(params["backbone"]).for_clients()
-        params["size"] = estimate.auto_detail(speed, *content.shape[:2], params["preset"], params["steps"],
-                                              params["precision"])
-        seconds = estimate.estimate_seconds(speed, *content.shape[:2], params["size"], params["preset"], params["steps"],
-                                            params["precision"])
-        print(f"automatic detail: {params['size']} px, {estimate.describe_seconds(seconds)}", flush=True)
-    method = params.pop("method")
+        speed = engine.measured_speed(params.backbone).for_clients()
+        size = estimate.auto_detail(speed, *content.shape[:2], params.preset, params.steps, params.precision)
+        params = params.replace(size=size)
+        seconds = estimate.estimate_seconds(speed, *content.shape[:2], size, params.preset, params.steps,
+                                            params.precision)
+        print(f"automatic detail: {size} px, {estimate.describe_seconds(seconds)}", flush=True)
     with tqdm(unit="step", desc="stylizing") as bar:
 
         def progress(p) -> None:
@@ -100,7 +98,7 @@ def _stylize(args: argparse.Namespace) -> int:
             bar.update(p.step - bar.n)
             bar.set_postfix(loss=f"{p.loss:.4g}")
 
-        result = engine.stylize(content, styles, style_weights=weights, method=method, progress=progress, **params)
+        result = engine.stylize(content, styles, params, style_weights=weights, progress=progress)
     result = enlarge(result, content)  # at the photo's own size, as the plug-in's layers are
     images.save_image_file(result, args.output)
     print(f"wrote {args.output} ({result.shape[1]}x{result.shape[0]})")

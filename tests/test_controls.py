@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from nst_server.client import schedule
+from nst_server.client.params import StyleParams
 from nst_server.engine import losses
 from nst_server.engine.features import resize_long_side, resize_to_shape
 from nst_server.engine.methods import METHODS
@@ -53,7 +54,7 @@ def test_strength_trades_content_for_style_monotonically(trained_engine, content
     measured, moved = [], []
     photo = resize_long_side(content, SIZE)
     for strength in (0, 25, 50, 75, 100):
-        result = trained_engine.stylize(content, starry, strength=strength, **FAST)
+        result = trained_engine.stylize(content, starry, StyleParams(strength=strength, **FAST))
         measured.append(style_and_content_loss(trained_engine, result, content, starry))
         moved.append(float(np.abs(result - photo).mean() * 255))
     style_losses = [s for s, _ in measured]
@@ -81,9 +82,9 @@ def chroma_error(result: np.ndarray, content: np.ndarray) -> float:
 
 
 def test_preserved_colours_keep_the_contents_chroma(trained_engine, content, starry):
-    styled = trained_engine.stylize(content, starry, strength=80, **FAST)
-    luminance = trained_engine.stylize(content, starry, strength=80, preserve_colors="luminance", **FAST)
-    matched = trained_engine.stylize(content, starry, strength=80, preserve_colors="match", **FAST)
+    styled = trained_engine.stylize(content, starry, StyleParams(strength=80, **FAST))
+    luminance = trained_engine.stylize(content, starry, StyleParams(strength=80, preserve_colors="luminance", **FAST))
+    matched = trained_engine.stylize(content, starry, StyleParams(strength=80, preserve_colors="match", **FAST))
     errors = {name: chroma_error(img, content) for name, img in
               (("off", styled), ("luminance", luminance), ("match", matched))}
     print("mean a*b* error against the content:", errors)
@@ -95,8 +96,8 @@ def test_preserved_colours_keep_the_contents_chroma(trained_engine, content, sta
 
 
 def test_blend_weights_move_the_result_toward_the_heavier_style(trained_engine, content, starry, matisse):
-    mostly_starry = trained_engine.stylize(content, [starry, matisse], style_weights=[4, 1], strength=80, **FAST)
-    mostly_matisse = trained_engine.stylize(content, [starry, matisse], style_weights=[1, 4], strength=80, **FAST)
+    mostly_starry = trained_engine.stylize(content, [starry, matisse], StyleParams(strength=80, **FAST), style_weights=[4, 1])
+    mostly_matisse = trained_engine.stylize(content, [starry, matisse], StyleParams(strength=80, **FAST), style_weights=[1, 4])
     to_starry = [style_and_content_loss(trained_engine, r, content, starry)[0] for r in (mostly_starry, mostly_matisse)]
     to_matisse = [style_and_content_loss(trained_engine, r, content, matisse)[0] for r in (mostly_starry, mostly_matisse)]
     assert to_starry[0] < to_starry[1]
@@ -104,15 +105,15 @@ def test_blend_weights_move_the_result_toward_the_heavier_style(trained_engine, 
 
 
 def test_style_scale_changes_the_result_and_keeps_its_size(trained_engine, content, starry):
-    small = trained_engine.stylize(content, starry, style_scale=0.5, **FAST)
-    large = trained_engine.stylize(content, starry, style_scale=2.0, **FAST)
+    small = trained_engine.stylize(content, starry, StyleParams(style_scale=0.5, **FAST))
+    large = trained_engine.stylize(content, starry, StyleParams(style_scale=2.0, **FAST))
     assert small.shape == large.shape == resize_long_side(content, SIZE).shape
     assert np.abs(small - large).mean() > 0.01
 
 
 def test_same_seed_same_pixels_on_the_default_method(trained_engine, content, starry):
-    a = trained_engine.stylize(content, starry, seed=3, **FAST)
-    b = trained_engine.stylize(content, starry, seed=3, **FAST)
+    a = trained_engine.stylize(content, starry, StyleParams(seed=3, **FAST))
+    b = trained_engine.stylize(content, starry, StyleParams(seed=3, **FAST))
     np.testing.assert_array_equal(a, b)
 
 
@@ -123,7 +124,7 @@ def test_bfloat16_reaches_the_float32_objective_within_ten_percent(trained_engin
     objective = method.objective(ex, c, [(s, 1.0)], method.style_weight)
     values = {}
     for precision in ("float32", "bfloat16"):
-        result = trained_engine.stylize(content, starry, **{**FAST, "precision": precision})
+        result = trained_engine.stylize(content, starry, StyleParams(**{**FAST, "precision": precision}))
         values[precision] = float(objective(tf.constant(result[None])))
     start = float(objective(tf.constant(c[None])))
     print("objective from", start, "to", values)
@@ -140,7 +141,7 @@ def test_cancel_returns_within_one_step_of_the_default_method(trained_engine, co
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        trained_engine.stylize(content, starry, progress=progress, **{**FAST, "steps": 500})
+        trained_engine.stylize(content, starry, StyleParams(**{**FAST, "steps": 500}), progress=progress)
     assert steps == [1, 2, 3]
 
 
@@ -171,14 +172,14 @@ def test_colours_the_run_invents_go_back_into_the_paintings_palette(trained_engi
 
     from nst_server.engine import methods
 
-    unfinished = trained_engine.stylize(content, starry, **FAST)
+    unfinished = trained_engine.stylize(content, starry, StyleParams(**FAST))
     monkeypatch.setitem(methods.METHODS, "multiscale", dataclasses.replace(METHODS["multiscale"], palette_finish=0.5))
-    finished = trained_engine.stylize(content, starry, **FAST)
+    finished = trained_engine.stylize(content, starry, StyleParams(**FAST))
     photo = resize_long_side(content, SIZE)
     before, after = off_palette_share(unfinished, starry, photo), off_palette_share(finished, starry, photo)
     print(f"off-palette share without the finish {before:.3f}, with it {after:.3f}")
     assert after < 0.7 * before
     assert np.abs(finished - unfinished).mean() < 0.06
     # Preserve colours keeps the photo's colours: no finish toward the painting's.
-    kept = trained_engine.stylize(content, starry, preserve_colors="luminance", **FAST)
+    kept = trained_engine.stylize(content, starry, StyleParams(preserve_colors="luminance", **FAST))
     assert np.abs(kept.mean(axis=(0, 1)) - photo.mean(axis=(0, 1))).max() < 0.05

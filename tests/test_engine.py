@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nst_server.client.params import StyleParams
 from nst_server.engine import losses
 from nst_server.engine.engine import METHODS, Cancelled, resize_long_side
 from tests.conftest import load_rgb
@@ -52,7 +53,7 @@ def test_one_optimization_step_lowers_the_seed_objective(trained_engine, content
 
 def test_stylize_reports_every_step_and_the_loss_falls(trained_engine, content, style):
     seen = []
-    result = trained_engine.stylize(content, style, method="seed", backbone="vgg16", size=64, steps=60,
+    result = trained_engine.stylize(content, style, StyleParams(method="seed", backbone="vgg16", size=64, steps=60),
                                     progress=seen.append)
     assert [p.step for p in seen] == list(range(1, 61)) and all(p.total == 60 for p in seen)
     assert seen[-1].loss < 0.97 * seen[0].loss
@@ -62,8 +63,8 @@ def test_stylize_reports_every_step_and_the_loss_falls(trained_engine, content, 
 
 
 def test_same_seed_gives_the_same_pixels(engine, content, style):
-    a = engine.stylize(content, style, size=48, steps=6, seed=5)
-    b = engine.stylize(content, style, size=48, steps=6, seed=5)
+    a = engine.stylize(content, style, StyleParams(size=48, steps=6, seed=5))
+    b = engine.stylize(content, style, StyleParams(size=48, steps=6, seed=5))
     np.testing.assert_array_equal(a, b)
 
 
@@ -76,10 +77,10 @@ def test_cancel_from_the_progress_callback_stops_the_seed_run(engine, content, s
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        engine.stylize(content, style, method="seed", size=32, steps=50, progress=progress)
+        engine.stylize(content, style, StyleParams(method="seed", size=32, steps=50), progress=progress)
     assert calls == [1, 2]
 
 
 def test_bad_image_shapes_are_named(engine, style):
     with pytest.raises(ValueError, match="content image must be"):
-        engine.stylize(np.zeros((8, 8), np.float32), style, size=32, steps=1)
+        engine.stylize(np.zeros((8, 8), np.float32), style, StyleParams(size=32, steps=1))

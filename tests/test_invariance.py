@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nst_server.client.params import StyleParams
 from nst_server.client.schedule import PRESETS
 from nst_server.engine.engine import StyleTransferEngine
 from nst_server.engine.features import resize_long_side
@@ -59,8 +60,8 @@ def test_the_rescaled_network_really_has_rescaled_activations(trained_engine, re
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_each_preset_gives_the_same_result_on_a_rescaled_network(trained_engine, rescaled_engine, content, starry,
                                                                  preset):
-    original = trained_engine.stylize(content, starry, preset=preset, **RUN)
-    rescaled = rescaled_engine.stylize(content, starry, preset=preset, **RUN)
+    original = trained_engine.stylize(content, starry, StyleParams(preset=preset, **RUN))
+    rescaled = rescaled_engine.stylize(content, starry, StyleParams(preset=preset, **RUN))
     stylized_by = mean_difference_255(original, resize_long_side(content, SIZE))
     differs_by = mean_difference_255(original, rescaled)
     print(f"{preset}: stylization changed the photo by {stylized_by:.1f}/255; rescaled network differs by {differs_by:.2f}/255")

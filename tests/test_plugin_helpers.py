@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from nst_server.client import estimate, events, protocol
+from nst_server.client import estimate, events
+from nst_server.client.params import SPECS, StyleParams
 from nst_server.client.protocol import ImageDesc
 from tests.conftest import REPO
 
@@ -33,10 +34,15 @@ def test_the_helpers_need_neither_gimp_nor_pyzmq():
 
 def test_the_server_gets_the_dialogs_arguments_as_its_parameters():
     params = helpers.server_params(ARGS, helpers.extra_params('{"backbone": "vgg16"}'))
-    assert params == {"preset": "preview", "strength": 70, "preserve_colors": "luminance", "style_scale": 1.5,
-                      "steps": 0, "seed": 7, "backbone": "vgg16"}
-    assert protocol.validate_params({**params, "size": 64})["backbone"] == "vgg16"  # all of them are the server's
-    assert helpers.server_params({**ARGS, "preserve-colors": False}, {})["preserve_colors"] == "off"
+    assert params == StyleParams(preset="preview", strength=70, preserve_colors="luminance", style_scale=1.5, steps=0,
+                                 seed=7, backbone="vgg16")  # the automatic detail (0) is chosen per layer
+    assert helpers.server_params({**ARGS, "preserve-colors": False}, {}).preserve_colors == "off"
+    assert helpers.server_params({**ARGS, "size": 300}, {}).size == 300
+    # The expert hook's parameters are checked here, before any layer is touched, and the message says where.
+    with pytest.raises(helpers.PluginError, match=f"'strength' must be between 0 and 100.*{helpers.EXTRA_PARAMS_ENV}"):
+        helpers.server_params(ARGS, {"strength": 500})
+    with pytest.raises(helpers.PluginError, match="unknown parameter.*colour"):
+        helpers.server_params(ARGS, {"colour": "red"})
     assert helpers.extra_params(None) == {} and helpers.extra_params("") == {}
     for bad in ("{not json", "[1, 2]"):
         with pytest.raises(helpers.PluginError, match=helpers.EXTRA_PARAMS_ENV):
@@ -55,7 +61,7 @@ def test_detail_and_the_estimate_the_dialog_shows():
     assert size == estimate.auto_detail(SPEED, 1800, 2400, "preview") and seconds <= estimate.BUDGET_S["preview"]
     assert helpers.detail_for(2400, 1800, {**ARGS, "size": 300}, "auto", SPEED)[0] == 300
     # Without the server's speed: its default detail, at most the layer's own size, and no estimate.
-    assert helpers.detail_for(2400, 1800, ARGS, "auto", None) == (protocol.PARAMETERS["size"].default, None)
+    assert helpers.detail_for(2400, 1800, ARGS, "auto", None) == (SPECS["size"].default, None)
     assert helpers.detail_for(80, 60, ARGS, "auto", None) == (80, None)
     # The line under the detail says what the result will be: its resolution, the detail it is painted at, the time.
     # Balanced may spend three times what the layer takes at 512 px, whatever that is on this machine.
@@ -134,12 +140,12 @@ def test_stop_and_cancel_reach_the_job_once_it_is_known():
 
 def test_the_provenance_record():
     styles = [{"file": "/s/starry.jpg", "weight": 0.7}, {"layer": "Photo style", "layer_id": 4, "weight": 0.3}]
-    record = helpers.provenance_record("Photo", styles, {"size": 64}, ARGS, (1, 2, 30, 40), stopped_early=True,
+    record = helpers.provenance_record("Photo", styles, StyleParams(size=64), ARGS, (1, 2, 30, 40), stopped_early=True,
                                        estimate_seconds=12.5, speed=SPEED, elapsed=10.0)
     assert record["style"] == {"file": "/s/starry.jpg"} and record["styles"] == styles
     assert record["region"] == [1, 2, 30, 40] and record["stopped_early"] is True
     assert record["estimate"] == {"seconds": 12.5, "automatic": True, "speed": SPEED, "elapsed": 10.0}
-    assert record["source"] == "Photo" and record["params"] == {"size": 64} and record["args"] == ARGS
+    assert record["source"] == "Photo" and record["params"] == {**StyleParams().to_wire(), "size": 64} and record["args"] == ARGS
 
 
 def test_nearest_neighbour_scaling():

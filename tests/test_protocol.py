@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nst_server.client import protocol
+from nst_server.client.params import StyleParams
 from nst_server.client.protocol import ProtocolError
 
 pytestmark = pytest.mark.quick  # tests/run.py --quick: no GIMP, no chroot, no TensorFlow run
@@ -87,23 +88,6 @@ def test_server_message_type_is_refused_from_a_client():
     with pytest.raises(ProtocolError) as err:
         roundtrip(protocol.new_header(protocol.RESULT))
     assert "unexpected message type" in err.value.message
-
-
-def test_params_get_defaults_and_are_checked():
-    params = protocol.validate_params({"steps": 7})
-    assert params["steps"] == 7 and params["size"] == protocol.PARAMETERS["size"].default
-    for bad, words in (
-        ({"steps": -1}, "between"),
-            ({"style_scale": 99.0}, "between"),
-            ({"strength": 1.5}, "integer"),
-        ({"steps": True}, "integer"),
-        ({"size": "big"}, "integer"),
-        ({"method": "magic"}, "one of"),
-        ({"colour": 1}, "unknown parameter"),
-    ):
-        with pytest.raises(ProtocolError) as err:
-            protocol.validate_params(bad)
-        assert err.value.code == "bad_parameter" and words in err.value.message
 
 
 def test_image_description_and_buffer_length():
@@ -186,7 +170,7 @@ def test_huge_integers_are_refused_while_parsing_and_named_when_in_range_checks(
     err = parse_error(signed((header_text(job="j") + ', "x": ' + "9" * 5000 + "}").encode()))
     assert err.code == "bad_message" and "digits" in err.message
     with pytest.raises(ProtocolError) as err:
-        protocol.validate_params({"style_scale": 10**60})  # in range of the parser, out of the parameter's
+        StyleParams.from_wire({"style_scale": 10**60})  # in range of the parser, out of the parameter's
     assert err.value.code == "bad_parameter" and "style_scale" in err.value.message
 
 
@@ -209,7 +193,7 @@ def test_an_image_format_of_any_type_is_refused_by_name(fmt):
 def test_choices_of_any_type_are_refused_by_name():
     for value in (["seed"], {"seed": 1}, 1.5, None):
         with pytest.raises(ProtocolError) as err:
-            protocol.validate_params({"method": value})
+            StyleParams.from_wire({"method": value})
         assert err.value.code == "bad_parameter" and "method" in err.value.message
 
 

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from nst_server import client
-from nst_server.client import protocol
+from nst_server.client import params, protocol
 from tests.conftest import REPO
 from tests.support.servers import SMALL, ServerProcess, layer, style_file
 
@@ -110,7 +110,7 @@ raw_fragments = st.one_of(
     st.integers(20, 5000).map(lambda n: Raw("9" * n)),  # integers of many digits
     st.integers(1, 70_000).map(lambda n: "x" * n),  # strings up to past the header limit
 )
-known_values = st.sampled_from([*protocol.PIXEL_FORMATS, *protocol.METHODS, *protocol.PRESETS, "luminance", "match",
+known_values = st.sampled_from([*protocol.PIXEL_FORMATS, *params.METHODS, *params.PRESETS, "luminance", "match",
                                 0, 1, 16, 32, 4096, 16384, 16385, 2**31, -1, 0.25, 4.0, "", "ping", "stylize"])
 leaves = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(min_value=-(10**70), max_value=10**70),
@@ -124,7 +124,7 @@ json_values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
 ENVELOPE = [("type",), ("id",), ("ts",), ("job",)]  # replaced less often: most such messages stop at parsing
 FIELDS = [("content",), ("content", "width"), ("content", "height"), ("content", "format"), ("styles",), ("styles", 0),
           ("styles", 0, "name"), ("styles", 0, "weight"), ("styles", 1), ("params",),
-          *[("params", name) for name in protocol.PARAMETERS], ("params", "unknown")]
+          *[("params", name) for name in params.SPECS], ("params", "unknown")]
 near_valid = st.one_of(known_values, st.integers(-5, 5000), st.floats(-1, 10), st.text(max_size=12))
 
 buffer_sets = st.one_of(

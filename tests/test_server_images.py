@@ -19,6 +19,7 @@ from PIL import Image
 
 from nst_server import client
 from nst_server.client import protocol
+from nst_server.client.params import SPECS
 from nst_server.engine import images
 from nst_server.pipe.image_checks import UnreadableImage
 from nst_server.service.memory import rss_bytes
@@ -73,7 +74,7 @@ def test_one_pixel_layers_and_styles_get_a_result(conn, layer_size, style_size, 
 
 @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(layer_w=st.integers(1, 24), layer_h=st.integers(1, 24), style_w=st.integers(1, 24), style_h=st.integers(1, 24),
-       preserve=st.sampled_from(protocol.PARAMETERS["preserve_colors"].choices), strength=st.sampled_from([0, 50, 100]),
+       preserve=st.sampled_from(SPECS["preserve_colors"].choices), strength=st.sampled_from([0, 50, 100]),
        scale=st.sampled_from([0.25, 1.0, 4.0]))
 def test_tiny_images_get_a_result_or_too_small_never_internal(server, layer_w, layer_h, style_w, style_h, preserve,
                                                               strength, scale):

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from nst_server.client import schedule
+from nst_server.client.params import StyleParams
 from nst_server.engine import targets, tiles
 from nst_server.engine.features import resize_long_side, resize_to_shape
 from nst_server.engine.methods import METHODS
@@ -94,14 +95,14 @@ def test_tiled_result_matches_the_untiled_one_and_shows_no_seams(trained_engine,
 
 def test_second_request_reuses_style_targets_and_traces_nothing(trained_engine, content, starry):
     fast = {"backbone": "vgg16", "size": 96, "steps": 6, "precision": "float32"}
-    trained_engine.stylize(content, starry, **fast)
+    trained_engine.stylize(content, starry, StyleParams(**fast))
     method = METHODS["multiscale"]
     ex = method.extractor(trained_engine, "vgg16", "float32")
     step = compiled_steps(ex, method.style_loss, 1).adam_step
     traces, hits, misses = (step.experimental_get_tracing_count(), trained_engine.style_targets.hits,
                             trained_engine.style_targets.misses)
     # Same style, another content size (and so other scales' sizes for the content).
-    trained_engine.stylize(resize_long_side(content, 200)[:150], starry, **fast)
+    trained_engine.stylize(resize_long_side(content, 200)[:150], starry, StyleParams(**fast))
     assert step.experimental_get_tracing_count() == traces
     assert trained_engine.style_targets.misses == misses and trained_engine.style_targets.hits > hits
 
@@ -112,7 +113,7 @@ def test_finish_now_returns_the_image_so_far_at_full_size(trained_engine, conten
             raise FinishNow()
 
     seen = []
-    result = trained_engine.stylize(content, starry, backbone="vgg16", size=100, steps=200, precision="float32",
+    result = trained_engine.stylize(content, starry, StyleParams(backbone="vgg16", size=100, steps=200, precision="float32"),
                                     progress=lambda p: (seen.append(p.step), stop_at_five(p)))
     assert seen[-1] == 5
     assert result.shape == resize_long_side(content, 100).shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nst_server.client.params import StyleParams
 from nst_server.engine import weights
 from tests.support.weights import write_keras3, write_legacy_h5
 
@@ -82,4 +83,4 @@ def test_engine_never_runs_on_random_weights(isolated_dirs, monkeypatch):
     engine = StyleTransferEngine()
     content = np.full((16, 16, 3), 0.5, np.float32)
     with pytest.raises(weights.WeightsMissing):
-        engine.stylize(content, content, size=16, steps=1)
+        engine.stylize(content, content, StyleParams(size=32, steps=1))

@@ -13,11 +13,12 @@ import json
 import time
 from typing import Any
 
-from nst_server.client import estimate, events, protocol, schedule
+from nst_server.client import estimate, events, schedule
+from nst_server.client.errors import ProtocolError
+from nst_server.client.params import SPECS, StyleParams, dialog_specs
 
 # Arguments stored in the provenance parasite and offered again (the style layer separately).
-REMEMBERED_ARGS = ("strength", "preset", "preserve-colors", "style-scale", "seed", "size", "steps",
-                   "second-style-weight")
+REMEMBERED_ARGS = (*(spec.argument for spec in dialog_specs()), "second-style-weight")
 # (file argument, layer argument) of each style: the first, and the optional second one blended in.
 STYLE_ARGS = (("style-file", "style-layer"), ("second-style-file", "second-style-layer"))
 # Expert and documentation hook: JSON of further server parameters (e.g. {"backbone": "vgg16"}).
@@ -44,17 +45,14 @@ def extra_params(raw: str | None) -> dict[str, Any]:
     return extra
 
 
-def server_params(args: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """The server's parameters from the dialog's arguments (the detail is added per layer)."""
-    return {
-        "preset": args["preset"],
-        "strength": args["strength"],
-        "preserve_colors": "luminance" if args["preserve-colors"] else "off",
-        "style_scale": args["style-scale"],
-        "steps": args["steps"],
-        "seed": args["seed"],
-        **extra,
-    }
+def server_params(args: dict[str, Any], extra: dict[str, Any]) -> StyleParams:
+    """The server's parameters from the dialog's arguments and the expert hook's, checked here (an automatic
+    detail is chosen per layer, see detail_for)."""
+    try:
+        return StyleParams.from_controls(args, extra)
+    except ProtocolError as exc:
+        where = f" (in {EXTRA_PARAMS_ENV})" if extra else ""
+        raise PluginError(f"{exc.message}{where}") from None
 
 
 def blend_weights(share: int, second: bool) -> list[float]:
@@ -75,7 +73,7 @@ def detail_for(width: int, height: int, args: dict, precision: str, speed: dict 
     size, preset, steps = args["size"], args["preset"], args["steps"]
     if not size:
         if speed is None:  # the server could not say how fast it is: the server's default, at most the layer's size
-            size = max(estimate.MIN_DETAIL, min(protocol.PARAMETERS["size"].default, max(width, height)))
+            size = max(estimate.MIN_DETAIL, min(SPECS["size"].default, max(width, height)))
         else:
             size = estimate.auto_detail(speed, height, width, preset, steps, precision)
     seconds = None if speed is None else estimate.estimate_seconds(speed, height, width, size, preset, steps, precision)
@@ -94,7 +92,7 @@ def estimate_text(sizes: list[tuple[int, int]], args: dict, precision: str, spee
         if waiting:
             return f"{result}; asking the style transfer server how fast it is…"
         return (f"{result}; time unknown (the server does not say how fast it is)"
-                + (f"; automatic detail works at {protocol.PARAMETERS['size'].default} px" if automatic else ""))
+                + (f"; automatic detail works at {SPECS['size'].default} px" if automatic else ""))
     plans = [detail_for(w, h, args, precision, speed) for w, h in sizes]
     seconds = sum(t for _, t in plans if t is not None)
     # The detail the optimization reaches (preview works below the detail asked for and enlarges).
@@ -194,13 +192,13 @@ class JobControl:
 
 
 # --- the record a result carries ----------------------------------------------------------
-def provenance_record(source: str, styles: list[dict], params: dict, args: dict, region: tuple[int, int, int, int],
+def provenance_record(source: str, styles: list[dict], params: StyleParams, args: dict, region: tuple[int, int, int, int],
                       stopped_early: bool, estimate_seconds: float | None, speed: dict | None, elapsed: float) -> dict:
     """What a result layer's parasite holds (README: "Your settings stay with the result")."""
     return {
         "tool": "GIMP Style Transfer", "version": 1, "source": source,
         "style": {k: v for k, v in styles[0].items() if k != "weight"}, "styles": styles,
-        "params": params, "args": args,
+        "params": params.to_wire(), "args": args,
         "region": list(region),
         "stopped_early": stopped_early,
         "estimate": {"seconds": estimate_seconds, "automatic": not args["size"], "speed": speed, "elapsed": elapsed},

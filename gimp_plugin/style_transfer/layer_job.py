@@ -19,6 +19,7 @@ from gimp_io import attach_provenance, layer_offsets, pixel_format, read_region,
 from helpers import PluginError, UserCancelled, event_text, scale_nearest, user_message, with_alpha, without_alpha
 
 from nst_server.client import errors, events, protocol
+from nst_server.client.params import StyleParams
 
 UNFINISHED = " (styling…)"
 PREVIEW_MIN_INTERVAL_S = 1.0  # at most one live-preview refresh a second: GIMP stays smooth
@@ -60,7 +61,7 @@ class LayerJob:
             layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
         hooks.trace("created", layer)
 
-    def run(self, conn, styles: list[protocol.StyleImage], params: dict, control, progress, lead: str) -> bytes:
+    def run(self, conn, styles: list[protocol.StyleImage], params: StyleParams, control, progress, lead: str) -> bytes:
         """Send the job and follow it to its result (progress text, live previews, Stop and Cancel); returns
         the result with the region's alpha, in the format it was read in."""
         control.new_job(conn)

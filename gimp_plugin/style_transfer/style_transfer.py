@@ -62,6 +62,7 @@ from progress_window import ProgressWindow, QuietProgress  # noqa: E402
 
 from nst_server.client import config as plugin_config  # noqa: E402  (standard library only)
 from nst_server.client import connect, errors, protocol, server_speed  # noqa: E402
+from nst_server.client.params import StyleParams, dialog_specs  # noqa: E402
 
 connect.add_vendor_path(plugin_config.read(PLUGIN_DIR), PLUGIN_DIR)  # pyzmq built for this Python by install.py
 
@@ -107,7 +108,7 @@ class Run:
     """One call of the procedure: each selected layer's job in turn, on one connection."""
 
     def __init__(self, image, jobs: list[LayerJob], has_selection: bool, styles: list[tuple[str, bytes, dict]],
-                 args: dict, params: dict, progress, control: JobControl) -> None:
+                 args: dict, params: StyleParams, progress, control: JobControl) -> None:
         self.image, self.jobs, self.has_selection = image, jobs, has_selection
         self.styles, self.args, self.params = styles, args, params
         self.progress, self.control = progress, control
@@ -146,8 +147,8 @@ class Run:
         hooks.trace("connected", None, via="bridge" if connect.uses_bridge(self.config) else "pyzmq", speed=self.speed)
 
     def _stylize(self, job: LayerJob, conn, style_images: list[protocol.StyleImage], lead: str) -> None:
-        size, seconds = detail_for(job.width, job.height, self.args, self.params.get("precision", "auto"), self.speed)
-        params = {**self.params, "size": size}
+        size, seconds = detail_for(job.width, job.height, self.args, self.params.precision, self.speed)
+        params = self.params.replace(size=size)
         hooks.trace("estimate", None, size=size, seconds=seconds, automatic=not self.args["size"], speed=self.speed)
         Gimp.progress_set_text(f"{lead}at {planned_text(size, seconds)}")
         self.progress.update(f"{lead}at {planned_text(size, seconds)}")
@@ -220,6 +221,29 @@ def run(procedure, run_mode, image, drawables, config, data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+def add_parameter_arguments(procedure, flags) -> None:
+    """One argument per parameter the dialog shows (client/params.py): its label, help, range and default."""
+    for spec in dialog_specs():
+        if spec.toggle is not None:  # a check box for the most useful of the choices
+            procedure.add_boolean_argument(spec.argument, spec.label, f"{spec.help} (checked: '{spec.toggle[1]}')",
+                                           spec.default == spec.toggle[1], flags)
+        elif spec.choices:
+            choice = Gimp.Choice.new()
+            for index, (nick, label) in enumerate(zip(spec.choices, spec.choice_labels or spec.choices, strict=True)):
+                choice.add(nick, index, label, "")
+            procedure.add_choice_argument(spec.argument, spec.label, spec.help, choice, spec.default, flags)
+        elif spec.kind is float:
+            procedure.add_double_argument(spec.argument, spec.label, spec.help, spec.minimum, spec.maximum,
+                                          spec.default, flags)
+        elif spec.automatic:  # 0 asks the plug-in to choose, per layer
+            procedure.add_int_argument(spec.argument, spec.label, f"{spec.help}; 0: the largest, up to the layer's "
+                                       "own, that the quality finishes within its time budget on this server",
+                                       0, int(spec.maximum), 0, flags)
+        else:
+            procedure.add_int_argument(spec.argument, spec.label, spec.help, int(spec.minimum), int(spec.maximum),
+                                       spec.default, flags)
+
+
 class StyleTransfer(Gimp.PlugIn):
     def do_set_i18n(self, name):
         return False, None, None
@@ -244,7 +268,6 @@ class StyleTransfer(Gimp.PlugIn):
         )
         procedure.set_attribution("GIMP Style Transfer", "GIMP Style Transfer", "2026")
         flags = GObject.ParamFlags.READWRITE
-        spec = protocol.PARAMETERS
         procedure.add_file_argument(
             "style-file", "Style _image", "Image file whose style is transferred (unless a style layer is set)",
             Gimp.FileChooserAction.OPEN, True, None, flags,
@@ -253,26 +276,7 @@ class StyleTransfer(Gimp.PlugIn):
             "style-layer", "Style la_yer", "A layer of any open image to take the style from; wins over the file",
             True, flags,
         )
-        p = spec["strength"]
-        procedure.add_int_argument("strength", "Stre_ngth", p.help, p.minimum, p.maximum, p.default, flags)
-        presets = Gimp.Choice.new()
-        for index, (nick, label) in enumerate((("preview", "Preview (fast)"), ("balanced", "Balanced"),
-                                               ("high", "High quality"))):
-            presets.add(nick, index, label, "")
-        procedure.add_choice_argument("preset", "_Quality", spec["preset"].help, presets, spec["preset"].default, flags)
-        procedure.add_boolean_argument("preserve-colors", "Preserve colo_urs",
-                                       "keep the layer's colours, take only the style's brush work", False, flags)
-        scale = spec["style_scale"]
-        procedure.add_double_argument("style-scale", "Style sc_ale", scale.help, scale.minimum, scale.maximum,
-                                      scale.default, flags)
-        size = spec["size"]
-        procedure.add_int_argument(
-            "size", "Output _detail (px, 0: automatic)",
-            f"{size.help}; 0: the largest, up to the layer's own, that the quality finishes within its time budget "
-            "on this server", 0, size.maximum, 0, flags)
-        for name, nick in (("seed", "S_eed"), ("steps", "S_teps (0: automatic)")):
-            p = spec[name]
-            procedure.add_int_argument(name, nick, p.help, p.minimum, p.maximum, p.default, flags)
+        add_parameter_arguments(procedure, flags)
         procedure.add_file_argument(
             "second-style-file", "Second style _file", "Image file of a second style blended in (optional)",
             Gimp.FileChooserAction.OPEN, True, None, flags,

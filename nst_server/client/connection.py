@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from nst_server.client import events, protocol, runtime
 from nst_server.client.errors import ClientError, ServerStopped
+from nst_server.client.params import StyleParams
 from nst_server.client.protocol import ImageDesc, Message
 
 STATUS_AFTER_S = 2.0  # a job's server speaks every second; after this much silence, ask after the job
@@ -143,22 +144,25 @@ class Connection:
         pixels: bytes,
         desc: ImageDesc,
         styles: Sequence[protocol.StyleImage],
-        params: dict[str, Any],
+        params: StyleParams | Mapping[str, Any],
         on_event: Callable[[events.Event], None] | None = None,
         silence_timeout: float = 8.0,
         preview_long_side: int | None = None,
     ) -> bytes:
         """Run one job and return the result's pixels (same size and format as ``pixels``).
 
+        ``params`` may be a mapping of the wire's names (checked here, missing ones at their defaults).
         ``on_event`` sees the job's events as they come (accepted, keep-alive,
         progress, preview: see events.py); previews fit ``preview_long_side``
         (the layer's long side or more: they come at the layer's own size; 0:
         none; None: the server's small default).  Raises ClientError when the job
         fails and ServerStopped when the server is silent for ``silence_timeout`` seconds.
         """
+        if not isinstance(params, StyleParams):
+            params = StyleParams.from_wire(dict(params))
         job = uuid.uuid4().hex
         header = protocol.new_header(
-            protocol.STYLIZE, job=job, content=desc.to_json(), params=params,
+            protocol.STYLIZE, job=job, content=desc.to_json(), params=params.to_wire(),
             styles=[{"name": s.name, "weight": s.weight} for s in styles],
         )
         if preview_long_side is not None:

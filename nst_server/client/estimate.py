@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from nst_server.client import schedule
+from nst_server.client.params import SPECS
 
 # What an artist waits for each quality at most, when the detail is automatic: this many seconds, or (balanced
 # and high) this many times what the same layer takes at 512 px balanced, whichever is more.  On a slow machine
@@ -25,8 +26,8 @@ BUDGET_S: dict[str, float] = {"preview": 15.0, "balanced": 120.0, "high": 600.0}
 RELATIVE_BUDGET: dict[str, float] = {"preview": 0.0, "balanced": 3.0, "high": 10.0}
 REFERENCE_DETAIL = 512
 DETAIL_STEP = 32  # automatic details are multiples of this (or the layer's own long side)
-MIN_DETAIL = 32  # the smallest size the server accepts
-MAX_DETAIL = 4096  # the largest
+MIN_DETAIL = int(SPECS["size"].minimum or 0)  # the smallest size the server accepts
+MAX_DETAIL = int(SPECS["size"].maximum or 0)  # the largest
 
 
 TEXTURE_COST = 0.25  # a texture step's cost per pixel against a whole-network step's, for servers that do not say

@@ -31,6 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# The errors and the parameters have modules of their own; they are named here too, as part of the protocol.
+from nst_server.client.errors import ERROR_CODES, MAX_TEXT_CHARS, ProtocolError, printable, shown  # noqa: F401
+from nst_server.client.params import SPECS, ParamSpec, StyleParams  # noqa: F401
+
 MAGIC = b"NST/1"
 VERSION = 1
 MIN_LIBZMQ = (4, 3, 3)  # both ends: older libzmq has known security flaws (CVE-2019-6250, CVE-2020-15166, ...)
@@ -49,7 +53,6 @@ MAX_SIGNED_FRAMES = 64  # over this many frames the signature is not even checke
 MAX_JSON_DEPTH = 16  # nesting of objects and lists in a header (ours need 3); checked before parsing
 MAX_JSON_INT_DIGITS = 64  # longer integers are refused while parsing (int() of long digit strings is slow)
 MAX_ID_CHARS = 64  # message and job ids
-MAX_TEXT_CHARS = 1000  # error messages, as sent
 
 # --- message types -----------------------------------------------------------
 # client -> server
@@ -70,136 +73,7 @@ ERROR = "error"
 CLIENT_TYPES = frozenset({PING, STYLIZE, CANCEL, FINISH, STATUS})
 SERVER_TYPES = frozenset({PONG, ACCEPTED, PROGRESS, KEEPALIVE, RESULT, CANCELLED, ERROR})
 
-# --- error codes: each names one problem a user or client can act on ----------
-ERROR_CODES: dict[str, str] = {
-    "bad_message": "The message is malformed (frames, JSON or fields).",
-    "bad_signature": "The message is not signed with this server's key.",
-    "replayed": "The message was already received, or its time is too far off.",
-    "unsupported_version": "The peer speaks another protocol version.",
-    "bad_parameter": "A parameter is unknown, of the wrong type or out of range.",
-    "bad_image": "The layer's pixels do not match their description.",
-    "too_large": "A message, image or buffer is larger than the server accepts.",
-    "too_small": "An image is too small for the network at the requested size and style scale.",
-    "bad_style_image": "The style image cannot be read.",
-    "weights_missing": "The VGG model weights are not installed.",
-    "busy": "The server has no room for another job now.",
-    "unknown_job": "No job with this id is known to the server (or it was dropped).",
-    "cancelled": "The job was cancelled.",
-    "timeout": "The job ran longer than the server allows.",
-    "shutting_down": "The server is stopping; the job was not finished.",
-    "internal": "The server failed while running the job.",
-}
-
-
-class ProtocolError(Exception):
-    """A message that cannot be accepted; ``code`` is one of ERROR_CODES.
-
-    ``authenticated`` tells whether the message carried a valid signature: only
-    then does the server answer (unsigned traffic learns nothing).
-    """
-
-    def __init__(self, code: str, message: str, authenticated: bool = True) -> None:
-        assert code in ERROR_CODES, code
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.authenticated = authenticated
-
-
-def printable(text: str, limit: int = MAX_TEXT_CHARS) -> str:
-    """``text`` safe to show a person or write to a log: control and other invisible characters
-    (terminal escapes, newlines, bidi overrides) escaped as ``\\x1b``, ``\\n``..., cut at ``limit``."""
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text[:limit])
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def shown(value: Any, limit: int = 40) -> str:
-    """A received value quoted in an error message: its repr, short and printable."""
-    if isinstance(value, int) and value.bit_length() > 128:  # str() of a huge int is slow, or refused
-        return f"an integer of about {round(value.bit_length() * math.log10(2))} digits"
-    text = repr(value)
-    return printable(text, limit)
-
-
-# --- parameters --------------------------------------------------------------
-@dataclass(frozen=True)
-class IntParam:
-    name: str
-    default: int
-    minimum: int
-    maximum: int
-    help: str
-
-    def check(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ProtocolError("bad_parameter", f"parameter '{self.name}' must be an integer, got {shown(value)}")
-        if not self.minimum <= value <= self.maximum:
-            raise ProtocolError(
-                "bad_parameter",
-                f"parameter '{self.name}' must be between {self.minimum} and {self.maximum}, got {shown(value)}",
-            )
-        return value
-
-
-@dataclass(frozen=True)
-class FloatParam:
-    name: str
-    default: float
-    minimum: float
-    maximum: float
-    help: str
-
-    def check(self, value: Any) -> float:
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or (isinstance(value, float) and not math.isfinite(value))):
-            raise ProtocolError("bad_parameter", f"parameter '{self.name}' must be a number, got {shown(value)}")
-        if not self.minimum <= value <= self.maximum:  # compared before float(): a huge int would overflow
-            raise ProtocolError(
-                "bad_parameter",
-                f"parameter '{self.name}' must be between {self.minimum:g} and {self.maximum:g}, got {shown(value)}",
-            )
-        return float(value)
-
-
-@dataclass(frozen=True)
-class ChoiceParam:
-    name: str
-    default: str
-    choices: tuple[str, ...]
-    help: str
-
-    def check(self, value: Any) -> str:
-        if not isinstance(value, str) or value not in self.choices:
-            raise ProtocolError(
-                "bad_parameter",
-                f"parameter '{self.name}' must be one of {', '.join(self.choices)}; got {shown(value)}",
-            )
-        return value
-
-
-METHODS = ("multiscale", "seed")
-BACKBONES = ("vgg19", "vgg16")
-PRESETS = ("preview", "balanced", "high")
-
-PARAMETERS: dict[str, IntParam | FloatParam | ChoiceParam] = {
-    p.name: p
-    for p in (
-        ChoiceParam("method", "multiscale", METHODS,
-                    "optimization method: 'multiscale' (fast, the default) or 'seed' (the TensorFlow tutorial's)"),
-        ChoiceParam("preset", "balanced", PRESETS, "quality preset: how much work per scale"),
-        IntParam("strength", 50, 0, 100, "style against content: 0 barely styled, 100 mostly style"),
-        ChoiceParam("preserve_colors", "off", ("off", "luminance", "match"),
-                    "keep the layer's colours: 'luminance' transfers brightness only, 'match' recolours the style"),
-        FloatParam("style_scale", 1.0, 0.25, 4.0, "size of the style's brush strokes relative to the content"),
-        IntParam("size", 512, 32, 4096, "long side in pixels at which the style is computed"),
-        IntParam("steps", 0, 0, 10000, "optimization steps (0: the preset's or method's own number)"),
-        IntParam("seed", 0, 0, 2**31 - 1, "random seed, for reproducible runs"),
-        ChoiceParam("backbone", "vgg19", BACKBONES, "feature network"),
-        ChoiceParam("precision", "auto", ("auto", "float32", "bfloat16"),
-                    "network precision: 'auto' uses bfloat16 where the hardware has it"),
-    )
-}
+STYLE_WEIGHT = ParamSpec("weight", 1.0, "a style's share of the blend", minimum=0.0, maximum=1000.0)
 
 
 @dataclass(frozen=True)
@@ -228,21 +102,11 @@ def parse_styles(raw: Any, count: int) -> list[tuple[str, float]]:
         name, weight = entry["name"], entry["weight"]
         if not isinstance(name, str) or len(name) > 255:
             raise ProtocolError("bad_message", "a style's 'name' must be a string of at most 255 characters")
-        weight = FloatParam("weight", 1.0, 0.0, 1000.0, "").check(weight)
+        weight = STYLE_WEIGHT.check(weight)
         styles.append((printable(name), weight))  # the name only ever appears in messages for people
     if sum(w for _, w in styles) <= 0:
         raise ProtocolError("bad_parameter", "at least one style needs a weight above 0")
     return styles
-
-
-def validate_params(raw: Any) -> dict[str, Any]:
-    """Return the full parameter set: defaults filled in, every value checked."""
-    if not isinstance(raw, dict):
-        raise ProtocolError("bad_parameter", "'params' must be an object")
-    unknown = sorted(set(raw) - set(PARAMETERS))
-    if unknown:
-        raise ProtocolError("bad_parameter", printable(f"unknown parameter(s): {', '.join(unknown)}", 200))
-    return {name: spec.check(raw.get(name, spec.default)) for name, spec in PARAMETERS.items()}
 
 
 # --- pixel buffers -----------------------------------------------------------
@@ -507,7 +371,7 @@ class StylizeFields:
     job: str
     content: ImageDesc
     styles: list[tuple[str, float]]  # (name, blend weight) of each style file
-    params: dict[str, Any]
+    params: StyleParams
     preview_long_side: int = PREVIEW_LONG_SIDE  # 0: no previews; the layer's long side or more: at its size
 
 
@@ -525,7 +389,7 @@ def parse_stylize(message: Message, max_pixels: int = MAX_PIXELS) -> StylizeFiel
     header = message.header
     if len(message.buffers) < 2:
         raise ProtocolError("bad_message", "a stylize message carries the layer's pixels and at least one style file")
-    params = validate_params(header.get("params", {}))
+    params = StyleParams.from_wire(header.get("params", {}))
     content = parse_image_desc(header.get("content"), "layer", max_pixels)
     styles = parse_styles(header.get("styles"), len(message.buffers) - 1)
     preview_long_side = parse_preview_long_side(header.get("preview_long_side"))

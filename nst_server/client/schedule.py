@@ -59,6 +59,7 @@ TILE_OVERLAP = 128
 # overlap; a tile of 1024 + overlap splits the usual power-of-two sides without a third, mostly repeated, tile.
 TEXTURE_TILE_OVERLAP = 64
 TEXTURE_TILE_SIZE = 1024 + TEXTURE_TILE_OVERLAP
+NETWORK_MIN_SIDE = 16  # px: VGG pools four times before block5_conv1; a shorter side vanishes there (measured: 15 fails)
 ALIGN = 16  # tile corners on multiples of the deepest VGG stride, so feature grids line up
 
 
@@ -140,6 +141,21 @@ def iterations(preset: str, sizes: list[int], steps: int = 0) -> list[int]:
         total = sum(per_scale)
         per_scale = [max(1, round(n * steps / total)) for n in per_scale]
     return per_scale
+
+
+def style_side(size: int, style_scale: float) -> int:
+    """The style's long side at a scale whose long side is ``size``: ``style_scale`` times it, at least
+    NETWORK_MIN_SIDE."""
+    return max(NETWORK_MIN_SIDE, round(size * style_scale))
+
+
+def network_long_sides(method: str, preset: str, size: int, style_scale: float) -> tuple[int, int]:
+    """Long sides (layer, style) of the smallest images the network sees in a run: the seed method works at
+    ``size``; multiscale's first scale is the smallest, every later one larger."""
+    if method == "seed":
+        return size, size
+    coarsest = scale_sizes(finest_size(preset, size))[0]
+    return coarsest, style_side(coarsest, style_scale)
 
 
 def long_side_shape(height: int, width: int, size: int) -> tuple[int, int]:

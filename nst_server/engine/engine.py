@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from nst_server.client.params import StyleParams
 from nst_server.engine import speed, weights
 from nst_server.engine.features import FeatureExtractor, resize_long_side, vgg_preprocess
-from nst_server.engine.methods import METHODS, STYLE_LAYERS, Settings
+from nst_server.engine.methods import METHODS, STYLE_LAYERS
 from nst_server.engine.progress import Cancelled, FinishNow, Progress, ProgressCallback
 from nst_server.engine.targets import StyleTargetCache
 
 __all__ = ["METHODS", "STYLE_LAYERS", "Cancelled", "FinishNow", "FeatureExtractor", "Progress", "ProgressCallback",
-           "Settings", "StyleTransferEngine", "resize_long_side", "vgg_preprocess"]
+           "StyleParams", "StyleTransferEngine", "resize_long_side", "vgg_preprocess"]
 
 
 class StyleTransferEngine:
@@ -82,18 +82,16 @@ class StyleTransferEngine:
         self,
         content: np.ndarray,
         style: np.ndarray | Sequence[np.ndarray],
+        params: StyleParams = StyleParams(),
         *,
         style_weights: Sequence[float] | None = None,
-        method: str = "multiscale",
         progress: ProgressCallback | None = None,
-        **settings: Any,
     ) -> np.ndarray:
-        """Stylize ``content`` (H, W, 3 float in [0, 1]) after one style image or several.
+        """Stylize ``content`` (H, W, 3 float in [0, 1]) after one style image or several, as ``params`` say.
 
-        ``settings`` are the fields of methods.Settings (size, steps, strength, ...).
-        The result's long side is ``size``.  ``progress`` is called after every
-        step and may raise Cancelled (the run is abandoned) or FinishNow (the image
-        reached so far is returned).
+        The result's long side is ``params.size``.  ``progress`` is called after
+        every step and may raise Cancelled (the run is abandoned) or FinishNow
+        (the image reached so far is returned).
         """
         styles = [style] if isinstance(style, np.ndarray) else list(style)
         blend = list(style_weights) if style_weights is not None else [1.0] * len(styles)
@@ -102,12 +100,7 @@ class StyleTransferEngine:
         for what, image in (("content", content), *(("style", s) for s in styles)):
             if image.ndim != 3 or image.shape[2] != 3:
                 raise ValueError(f"{what} image must be (height, width, 3), got {image.shape}")
-        known = {f.name for f in fields(Settings)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
-        config = Settings(**settings)
-        tf.random.set_seed(config.seed)
-        np.random.seed(config.seed)
-        return METHODS[method].stylize(self, content, list(zip(styles, blend, strict=True)), config,
-                                       progress or (lambda _p: None))
+        tf.random.set_seed(params.seed)
+        np.random.seed(params.seed)
+        return METHODS[params.method].stylize(self, content, list(zip(styles, blend, strict=True)), params,
+                                              progress or (lambda _p: None))

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nst_server.client import schedule
+from nst_server.client.params import StyleParams
 from nst_server.client.protocol import ImageDesc
 from nst_server.engine import images
 from nst_server.engine.enlarge import enlarge
@@ -41,10 +43,10 @@ class Decoded:
     style_weights: list[float]
 
 
-def style_long_side(params: dict[str, Any]) -> int:
+def style_long_side(params: StyleParams) -> int:
     """The longest side a job reads its style images at: the seed method at ``size``; multiscale at most at
-    its finest scale (``size`` or less) times ``style_scale``, and at least 16 px (methods.py)."""
-    return max(16, params["size"], round(params["size"] * params["style_scale"]))
+    its finest scale (``size`` or less) times ``style_scale`` (schedule.style_side)."""
+    return max(params.size, schedule.style_side(params.size, params.style_scale))
 
 
 def decode(request: messages.JobRequest) -> Decoded:
@@ -61,8 +63,8 @@ def decode(request: messages.JobRequest) -> Decoded:
 def run(engine: StyleTransferEngine, request: messages.JobRequest, progress: ProgressCallback) -> bytes:
     """The stylized layer, at the layer's own size and format, its alpha kept."""
     desc, decoded = request.content, decode(request)
-    result = engine.stylize(decoded.content[..., :3], decoded.styles, style_weights=decoded.style_weights,
-                            progress=progress, **request.params)
+    result = engine.stylize(decoded.content[..., :3], decoded.styles, request.params,
+                            style_weights=decoded.style_weights, progress=progress)
     result = enlarge(result, decoded.content[..., :3])
     if desc.channels == 4:
         result = np.concatenate([result, decoded.content[..., 3:]], axis=-1)
@@ -122,7 +124,7 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
     speed, problem = None, ""
     try:  # measure the precisions (once per machine) and trace the default method while no one waits
         tiny = np.full((32, 32, 3), 0.5, np.float32)
-        engine.stylize(tiny, tiny, size=32, steps=1)
+        engine.stylize(tiny, tiny, StyleParams(size=32, steps=1))
         measured = engine.measured_speed("vgg19")
         speed = measured.for_clients()
     except WeightsMissing:

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_server.client import schedule
+from nst_server.client.params import StyleParams
 from nst_server.engine import colour, losses, tiles
 from nst_server.engine.features import FeatureExtractor, resize_long_side, resize_to_shape
 from nst_server.engine.progress import FinishNow, Progress, ProgressCallback
@@ -34,24 +35,10 @@ class FeatureNetworks(Protocol):
                   precision: str = "float32", pooling: str = "max") -> FeatureExtractor: ...
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a caller can set, already validated (protocol.validate_params)."""
-
-    backbone: str = "vgg19"
-    size: int = 512
-    steps: int = 0  # 0: the method's own default (the preset's budget, or 1000 for seed)
-    seed: int = 0
-    strength: int = 50  # 0-100: style against content on a log scale; above 50 the start also leaves the photo
-    preserve_colors: str = "off"  # off | luminance | match
-    style_scale: float = 1.0  # style image size relative to the content's
-    preset: str = "balanced"  # preview | balanced | high
-    precision: str = "auto"  # auto | float32 | bfloat16
-
-    @property
-    def strength_factor(self) -> float:
-        """Multiplier of the style weight: x1 at 50, x100 at 100, x0.01 at 0 (equal steps look equal)."""
-        return 10.0 ** ((self.strength - 50) / 25.0)
+def strength_factor(strength: int) -> float:
+    """Multiplier of the style weight at a strength (0-100): x1 at 50, x100 at 100, x0.01 at 0 (a log scale, so
+    that equal steps of the slider look equal)."""
+    return 10.0 ** ((strength - 50) / 25.0)
 
 
 @dataclass(frozen=True)
@@ -115,10 +102,10 @@ class SeedMethod:
         return image[0].numpy()
 
     def stylize(self, engine: FeatureNetworks, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
-                settings: Settings, progress: ProgressCallback) -> np.ndarray:
-        extractor = engine.extractor(settings.backbone, self.style_layers, self.content_layers, "float32")
-        return self.run(extractor, resize_long_side(content, settings.size), resize_long_side(styles[0][0], settings.size),
-                        settings.steps or self.default_steps, progress)
+                params: StyleParams, progress: ProgressCallback) -> np.ndarray:
+        extractor = engine.extractor(params.backbone, self.style_layers, self.content_layers, "float32")
+        return self.run(extractor, resize_long_side(content, params.size), resize_long_side(styles[0][0], params.size),
+                        params.steps or self.default_steps, progress)
 
 
 @dataclass(frozen=True)
@@ -243,35 +230,35 @@ class MultiscaleMethod:
         return tf.constant(weights, tf.float32)
 
     def stylize(self, engine: FeatureNetworks, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
-                settings: Settings, progress: ProgressCallback) -> np.ndarray:
+                params: StyleParams, progress: ProgressCallback) -> np.ndarray:
         original = content
-        if settings.preserve_colors == "luminance":
+        if params.preserve_colors == "luminance":
             content = colour.luminance(content)
             styles = [(colour.luminance(s), w) for s, w in styles]
-        elif settings.preserve_colors == "match":
+        elif params.preserve_colors == "match":
             styles = [(colour.match_colours(s, content), w) for s, w in styles]
-        elif self.palette and settings.strength:
+        elif self.palette and params.strength:
             # The painting's palette, as much as the strength asks (none at 0, all of self.palette from 50 on).
-            amount = self.palette * min(1.0, settings.strength / 50)
+            amount = self.palette * min(1.0, params.strength / 50)
             content = (1 - amount) * content + amount * colour.recolour(content, *colour.palette(styles))
-        scales = schedule.plan(*content.shape[:2], settings.size, settings.preset, settings.steps, self.tile_size,
+        scales = schedule.plan(*content.shape[:2], params.size, params.preset, params.steps, self.tile_size,
                                self.tile_overlap)
-        extractor = self.extractor(engine, settings.backbone, settings.precision)
-        texture = (self.texture_extractor(engine, settings.backbone, settings.precision)
+        extractor = self.extractor(engine, params.backbone, params.precision)
+        texture = (self.texture_extractor(engine, params.backbone, params.precision)
                    if any(scale.texture for scale in scales) else None)
         # Above 50 the style statistics are already met (the held-out style distance stops falling) and the
         # content term no longer matters: what still ties the result to the photo is where it starts.  So the
         # upper half of the slider starts the coarsest scale further from the photo, toward pure texture.
-        noise = self.texture_start * max(0.0, (settings.strength - 50) / 50)
-        result = self.optimize(extractor, content, styles, scales, self.style_weight * settings.strength_factor,
-                               settings.style_scale, progress, cache=engine.style_targets, start_noise=(noise, settings.seed),
+        noise = self.texture_start * max(0.0, (params.strength - 50) / 50)
+        result = self.optimize(extractor, content, styles, scales, self.style_weight * strength_factor(params.strength),
+                               params.style_scale, progress, cache=engine.style_targets, start_noise=(noise, params.seed),
                                texture_extractor=texture)
-        if settings.preserve_colors == "off" and self.palette_finish and settings.strength:
-            amount = self.palette_finish * min(1.0, settings.strength / 50)
+        if params.preserve_colors == "off" and self.palette_finish and params.strength:
+            amount = self.palette_finish * min(1.0, params.strength / 50)
             result = (1 - amount) * result + amount * colour.transfer_palette(result, styles)
-        if scales[-1].size != settings.size:
-            result = resize_to_shape(result, schedule.long_side_shape(*content.shape[:2], settings.size))
-        if settings.preserve_colors == "luminance":
+        if scales[-1].size != params.size:
+            result = resize_to_shape(result, schedule.long_side_shape(*content.shape[:2], params.size))
+        if params.preserve_colors == "luminance":
             result = colour.with_chroma_of(result, resize_to_shape(original, result.shape[:2]))
         return result
 
@@ -330,14 +317,14 @@ class MultiscaleMethod:
 
     @staticmethod
     def _style_side(scale: schedule.Scale, style: np.ndarray, style_scale: float) -> int:
-        """The style's long side at a scale: the scale's times the style scale (at least 16 px); at texture scales
+        """The style's long side at a scale: the scale's times the style scale (schedule.style_side); at texture scales
         at most the painting's own, whose texture at its own resolution is what an enlarged copy would blur (but
         never smaller than at the finest whole-network scale)."""
-        side = max(16, round(scale.size * style_scale))
+        side = schedule.style_side(scale.size, style_scale)
         if not scale.texture:
             return side
         # Never below the finest whole-network scale's side, whose size validation has checked the network takes.
-        return max(min(side, max(style.shape[:2])), max(16, round(schedule.STRUCTURE_SIZE * style_scale)))
+        return max(min(side, max(style.shape[:2])), schedule.style_side(schedule.STRUCTURE_SIZE, style_scale))
 
     @staticmethod
     def _texture_target(start: np.ndarray, content: np.ndarray, previous_shape: tuple[int, int]) -> np.ndarray:

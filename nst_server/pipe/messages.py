@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nst_server.client.params import StyleParams
 from nst_server.client.protocol import PREVIEW_LONG_SIDE, ImageDesc
 
 
@@ -27,7 +28,7 @@ class JobRequest:
     pixels: bytes = field(repr=False)
     style_files: tuple[bytes, ...] = field(repr=False)
     styles: tuple[tuple[str, float], ...]  # (name, blend weight) of each style file
-    params: dict[str, Any]  # every parameter, defaults filled in (protocol.validate_params)
+    params: StyleParams
     preview_long_side: int = PREVIEW_LONG_SIDE  # previews fit this long side (0: none); the layer's own or more: its size
 
 

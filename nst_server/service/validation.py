@@ -11,9 +11,9 @@ worker (nst_server/pipe/messages.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from nst_server.client import protocol, schedule
+from nst_server.client.params import StyleParams
 from nst_server.client.protocol import Message, ProtocolError
 from nst_server.pipe.image_checks import ImageError, read_header, refusal
 from nst_server.pipe.messages import JobRequest
@@ -29,31 +29,15 @@ class Limits:
     max_job_seconds: float = 3600.0
 
 
-NETWORK_MIN_SIDE = 16  # px: VGG pools four times before block5_conv1; a shorter side vanishes there (measured: 15 fails)
-
-
-def network_long_sides(params: dict[str, Any]) -> tuple[int, int]:
-    """Long sides (layer, style) of the smallest images the network sees with these parameters.
-
-    Mirrors the engine's methods.py: the seed method works at ``size``; multiscale starts at the
-    coarsest of schedule.scale_sizes and scales the style by ``style_scale``, at
-    least 16 px.  Every later scale is larger.
-    """
-    if params["method"] == "seed":
-        return params["size"], params["size"]
-    coarsest = schedule.scale_sizes(schedule.finest_size(params["preset"], params["size"]))[0]
-    return coarsest, max(NETWORK_MIN_SIDE, round(coarsest * params["style_scale"]))
-
-
-def check_network_size(what: str, width: int, height: int, long_side: int, params: dict[str, Any]) -> None:
+def check_network_size(what: str, width: int, height: int, long_side: int, params: StyleParams) -> None:
     """ProtocolError ``too_small`` when an image scaled to ``long_side`` has a side the network cannot take."""
     short = min(schedule.long_side_shape(height, width, long_side))
-    if short < NETWORK_MIN_SIDE:
+    if short < schedule.NETWORK_MIN_SIDE:
         raise ProtocolError(
             "too_small",
-            f"{what} ({width}x{height} px) is too narrow: at output detail {params['size']} and style scale "
-            f"{params['style_scale']:g} its short side would be {short} px, and the network needs at least "
-            f"{NETWORK_MIN_SIDE} px. Use a less elongated image, or a larger output detail or style scale.",
+            f"{what} ({width}x{height} px) is too narrow: at output detail {params.size} and style scale "
+            f"{params.style_scale:g} its short side would be {short} px, and the network needs at least "
+            f"{schedule.NETWORK_MIN_SIDE} px. Use a less elongated image, or a larger output detail or style scale.",
         )
 
 
@@ -62,7 +46,8 @@ def validate_stylize(message: Message, limits: Limits = Limits()) -> JobRequest:
     fields = protocol.parse_stylize(message, limits.max_pixels)
     pixels, style_files = message.buffers[0], message.buffers[1:]
     protocol.check_buffer(fields.content, pixels, "layer")
-    layer_side, style_side = network_long_sides(fields.params)
+    p = fields.params
+    layer_side, style_side = schedule.network_long_sides(p.method, p.preset, p.size, p.style_scale)
     check_network_size("the layer", fields.content.width, fields.content.height, layer_side, fields.params)
     for (name, _), data in zip(fields.styles, style_files, strict=True):
         if not data:
