@@ -105,6 +105,13 @@ def test_dialog_offers_the_parameters_of_the_result_and_stop_keeps_the_result(gu
         progress.save(REPO / "docs" / "images" / "progress.png", optimize=True)
 
 
+def test_every_control_has_a_mnemonic_of_its_own(gui_run):
+    """GIMP checks the dialog's keyboard mnemonics as it builds it and complains on stderr."""
+    run_dir, _ = gui_run
+    log = (run_dir / "gimp.log").read_text(errors="replace").splitlines()
+    assert [line for line in log if "mnemonic" in line and "plug-in-style-transfer" in line] == []
+
+
 def test_cancel_button_leaves_the_image_as_before(gui_run):
     run_dir, report = gui_run
     cancel = report["cancel"]

@@ -77,8 +77,10 @@ def test_every_spec_says_what_it_takes():
             assert spec.kind in (int, float) and spec.minimum <= spec.default <= spec.maximum, spec.name
         if spec.toggle is not None:
             assert set(spec.toggle) <= set(spec.choices) and spec.default == spec.toggle[0]
+        assert spec.section in ("", "main", "advanced") and bool(spec.section) == bool(spec.label), spec.name
         if spec.label:  # GIMP wants a mnemonic on every label of a dialog
             assert spec.label.count("_") == 1, spec.label
+        assert not spec.slider or spec.kind in (int, float)
 
 
 def test_the_dialog_s_values_become_parameters():

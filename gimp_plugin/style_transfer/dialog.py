@@ -11,13 +11,14 @@ import threading
 from pathlib import Path
 
 import hooks
-from gi.repository import Gimp, GLib
+from gi.repository import Gimp, GLib, GObject
 from gimp_io import read_provenance
 from helpers import EXTRA_PARAMS_ENV, REMEMBERED_ARGS, STYLE_ARGS, PluginError, estimate_text, extra_params
 from layer_job import target_regions
 
 from nst_server.client import connect, errors, server_speed
 from nst_server.client.config import PluginConfig
+from nst_server.client.params import dialog_specs
 
 SPEED_WAIT_S = 180.0  # the first start on a machine measures the engine's speed: it can take this long
 
@@ -109,8 +110,11 @@ def fill_dialog(dialog, config=None, image=None, drawables=None, warmup=None) ->
     """Style first, then the artist's controls and the estimated time; the second style and seed and steps
     in expanders."""
     try:
-        dialog.get_scale_entry("strength", 1.0)
-        dialog.get_scale_entry("style-scale", 1.0)
+        for spec in dialog_specs():
+            if spec.slider:
+                dialog.get_scale_entry(spec.argument, 1.0)
+            elif spec.choices and spec.toggle is None:  # GIMP 3.2 shows up to 3 choices as radio buttons, unlabelled
+                dialog.get_widget(spec.argument, GObject.type_from_name("GtkComboBox"))
         dialog.get_scale_entry("second-style-weight", 1.0)
         dialog.get_label("style-hint", "<small>A style layer, when chosen, is used instead of the file.</small>",
                          True, False)
@@ -119,10 +123,10 @@ def fill_dialog(dialog, config=None, image=None, drawables=None, warmup=None) ->
         dialog.fill_box("second-box", ["second-style-file", "second-style-layer", "second-style-weight"])
         dialog.fill_expander("second", "second-title", False, "second-box")
         dialog.get_label("advanced-title", "Advanced", False, False)
-        dialog.fill_box("advanced-box", ["seed", "steps"])
+        dialog.fill_box("advanced-box", [spec.argument for spec in dialog_specs("advanced")])
         dialog.fill_expander("advanced", "advanced-title", False, "advanced-box")
-        dialog.fill(["style-file", "style-layer", "style-hint", "strength", "preset", "preserve-colors", "style-scale",
-                     "size", "estimate", "second", "advanced"])
+        dialog.fill(["style-file", "style-layer", "style-hint", *(spec.argument for spec in dialog_specs("main")),
+                     "estimate", "second", "advanced"])
     except (AttributeError, TypeError):  # an API that differs: every option still shows
         dialog.fill(None)
         return

@@ -282,7 +282,7 @@ class StyleTransfer(Gimp.PlugIn):
             Gimp.FileChooserAction.OPEN, True, None, flags,
         )
         procedure.add_layer_argument(
-            "second-style-layer", "Second style _layer", "A layer to take the second style from; wins over its file",
+            "second-style-layer", "Second style fro_m a layer", "A layer to take the second style from; wins over its file",
             True, flags,
         )
         procedure.add_int_argument("second-style-weight", "Second style's _weight (%)",

@@ -30,10 +30,11 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 class ParamSpec:
     """What one parameter is: its default, its range or choices, and how people see it.
 
-    The kind (int, float or a choice of strings) is the default's type.  ``label`` is the dialog's label with
-    its mnemonic ("" keeps it out of the dialog); ``automatic``: 0 means "choose for me" in the dialog and on
-    the command line (resolved before a request is sent); ``toggle``: the dialog shows a check box that sends
-    the first value when off and the second when on.
+    The kind (int, float or a choice of strings) is the default's type.  In the dialog: ``section`` says where
+    ("main", "advanced" in its expander, "" not at all), ``label`` is the label with its mnemonic, ``slider``
+    shows a number as a slider; ``toggle``: a check box that sends the first value when off and the second
+    when on.  ``automatic``: 0 means "choose for me" in the dialog and on the command line (resolved before a
+    request is sent).
     """
 
     name: str
@@ -43,7 +44,9 @@ class ParamSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     choice_labels: tuple[str, ...] = ()
+    section: str = ""
     label: str = ""
+    slider: bool = False
     automatic: bool = False
     toggle: tuple[str, str] | None = None
 
@@ -93,20 +96,21 @@ class StyleParams:
 
     method: str = _param("multiscale", "optimization method: 'multiscale' (fast, the default) or 'seed' (the "
                          "TensorFlow tutorial's)", choices=METHODS)
-    preset: str = _param("balanced", "quality preset: how much work per scale", choices=PRESETS,
-                         choice_labels=("Preview (fast)", "Balanced", "High quality"), label="_Quality")
     strength: int = _param(50, "style against content: 0 barely styled, 100 mostly style", minimum=0, maximum=100,
-                           label="Stre_ngth")
+                           section="main", label="Stre_ngth", slider=True)
+    preset: str = _param("balanced", "quality preset: how much work per scale", choices=PRESETS,
+                         choice_labels=("Preview (fast)", "Balanced", "High quality"), section="main", label="_Quality")
     preserve_colors: str = _param("off", "keep the layer's colours: 'luminance' transfers brightness only, 'match' "
-                                  "recolours the style", choices=PRESERVE_COLORS, label="Preserve colo_urs",
-                                  toggle=("off", "luminance"))
+                                  "recolours the style", choices=PRESERVE_COLORS, section="main",
+                                  label="Preserve colo_urs", toggle=("off", "luminance"))
     style_scale: float = _param(1.0, "size of the style's brush strokes relative to the content", minimum=0.25,
-                                maximum=4.0, label="Style sc_ale")
+                                maximum=4.0, section="main", label="Style sc_ale", slider=True)
     size: int = _param(512, "long side in pixels at which the style is computed", minimum=32, maximum=4096,
-                       label="Output _detail (px, 0: automatic)", automatic=True)
+                       section="main", label="Output _detail (px, 0: automatic)", automatic=True)
+    seed: int = _param(0, "random seed, for reproducible runs", minimum=0, maximum=2**31 - 1, section="advanced",
+                       label="S_eed")
     steps: int = _param(0, "optimization steps (0: the preset's or method's own number)", minimum=0, maximum=10000,
-                        label="S_teps (0: automatic)")
-    seed: int = _param(0, "random seed, for reproducible runs", minimum=0, maximum=2**31 - 1, label="S_eed")
+                        section="advanced", label="S_teps (0: automatic)")
     backbone: str = _param("vgg19", "feature network", choices=BACKBONES)
     precision: str = _param("auto", "network precision: 'auto' uses bfloat16 where the hardware has it",
                             choices=PRECISIONS)
@@ -162,6 +166,6 @@ SPECS: dict[str, ParamSpec] = {
 }
 
 
-def dialog_specs() -> Iterator[ParamSpec]:
-    """The parameters the GIMP dialog shows, in the order they are defined."""
-    return (spec for spec in SPECS.values() if spec.label)
+def dialog_specs(section: str | None = None) -> Iterator[ParamSpec]:
+    """The parameters the GIMP dialog shows (in ``section``, or all), in the order they are defined."""
+    return (spec for spec in SPECS.values() if spec.section and section in (None, spec.section))
