@@ -224,3 +224,43 @@ def test_a_pong_speed_of_the_wrong_shape_is_treated_as_absent():
     assert protocol.parse_speed(good)["seconds_per_megapixel_step"] == {"float32": 1.5}
     for precision in (["float32"], {"float32": 1}, None, float("nan")):
         assert protocol.parse_speed({**good, "precision": precision}) is None
+
+
+def test_the_protocol_page_lists_every_error_code_the_registry_has():
+    """Two tables in docs/protocol.md: the codes a server sends, then the client's own; both are errors.ERRORS."""
+    from nst_server.client.errors import ERRORS
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "protocol.md").read_text().split("## Error codes", 1)[1].split("\n## ", 1)[0]
+    tables = [[line.split("|")[1].strip().strip("`") for line in block.splitlines() if line.startswith("| `")]
+              for block in text.split("\n\n") if "| code | meaning |" in block]
+    assert tables == [[c for c, k in ERRORS.items() if k.wire], [c for c, k in ERRORS.items() if not k.wire]]
+    assert protocol.ERROR_CODES == {c: k.meaning for c, k in ERRORS.items() if k.wire}
+
+
+def test_only_registered_codes_are_made():
+    from nst_server.client.errors import user_message
+    from nst_server.pipe.messages import JobFailed
+
+    with pytest.raises(ValueError, match="no protocol error code"):
+        ProtocolError("oops", "a code no one registered")
+    with pytest.raises(ValueError, match="no protocol error code"):
+        JobFailed("job", "engine_exploded", "a code the engine made up")
+    assert user_message("a_newer_server_s_code", "it broke") == "Style transfer failed: it broke"
+
+
+def test_every_code_the_code_raises_is_registered():
+    """Walk the sources: each literal code given to ClientError (its second argument) or ProtocolError (its first)."""
+    import ast
+
+    from nst_server.client.errors import ERRORS
+    from tests.conftest import REPO
+
+    used = set()
+    for path in [*(REPO / "nst_server").rglob("*.py"), *(REPO / "gimp_plugin").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                index = {"ClientError": 1, "ProtocolError": 0}.get(node.func.id)
+                if index is not None and len(node.args) > index and isinstance(node.args[index], ast.Constant):
+                    used.add((node.args[index].value, path.name))
+    assert used and {(code, where) for code, where in used if code not in ERRORS} == set()

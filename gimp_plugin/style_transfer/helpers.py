@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any
 
-from nst_server.client import estimate, events, schedule
+from nst_server.client import errors, estimate, events, schedule
 from nst_server.client.errors import ProtocolError
 from nst_server.client.params import SPECS, StyleParams, dialog_specs
 
@@ -129,21 +129,8 @@ def event_text(lead: str, event: events.Event) -> tuple[str, float | None] | Non
 
 
 def user_message(exc: Exception) -> str:
-    """A server or client failure as a sentence that says what to do."""
-    code, text = getattr(exc, "code", ""), str(exc)
-    if code == "weights_missing":
-        if "install.py" in text:  # the server already says how to provide them
-            return text
-        return (f"{text} Run 'python3 install.py' to download them, or 'python3 install.py --weights FILE' "
-                "with a file downloaded elsewhere.")
-    if code == "bad_style_image":
-        return f"The style image cannot be read: {text}"  # the server names the formats it reads
-    if code == "busy":
-        return (f"The style transfer server is busy ({text}). Wait until the other job is done, or cancel it, "
-                "then try again.")
-    if code in ("stopped", "not_installed", "start_failed"):
-        return text
-    return f"Style transfer failed: {text}"
+    """A server or client failure as a sentence that says what to do (the wording is errors.ERRORS')."""
+    return errors.user_message(getattr(exc, "code", ""), str(exc))
 
 
 class JobControl:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nst_server.client.errors import ERROR_CODES
 from nst_server.client.params import StyleParams
 from nst_server.client.protocol import PREVIEW_LONG_SIDE, ImageDesc
 
@@ -80,6 +81,10 @@ class JobFailed:
     code: str  # a protocol error code; "internal": ``message`` is the engine's own words, for the log
     message: str
     detail: str = ""  # the traceback, for the server's log (the worker's own stderr reaches no one)
+
+    def __post_init__(self) -> None:
+        if self.code not in ERROR_CODES:  # checked where it is made, in the worker: the client gets only known codes
+            raise ValueError(f"{self.code!r} is no protocol error code (nst_server/client/errors.py)")
 
 
 @dataclass(frozen=True)
