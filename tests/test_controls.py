@@ -43,7 +43,8 @@ def style_and_content_loss(engine, image, content, style):
     style_feats, content_feats = ex(tf.constant(image[None]))
     targets = [losses.mean_covariance(f) for f in ex(tf.constant(s[None]))[0]]
     stats = [losses.mean_covariance(f) for f in style_feats]
-    style_loss = float(losses.mean_covariance_style_loss(stats, targets, 1.0))
+    equal = tf.fill((len(stats), 2), 1.0 / len(stats))  # every layer, mean and covariance alike
+    style_loss = float(losses.weighted_mean_covariance_loss(stats, targets, equal))
     content_loss = float(losses.content_loss(content_feats, ex(tf.constant(c[None]))[1], 1.0))
     return style_loss, content_loss
 

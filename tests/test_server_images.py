@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -22,8 +23,7 @@ from nst_server.client import protocol
 from nst_server.client.params import SPECS
 from nst_server.engine import images
 from nst_server.pipe.image_checks import UnreadableImage
-from nst_server.service.memory import rss_bytes
-from tests.support.servers import SMALL, ServerProcess, layer, measured_data_dir, style_file
+from tests.support.servers import SMALL, ServerProcess, layer, measured_data_dir, proc_status_kb, style_file
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +148,10 @@ def test_a_16_bit_grey_style_is_used_as_the_same_picture_in_8_bits(conn):
 
 # --- item 7: a style's decoded size is bounded by memory ------------------------------------------------
 def engine_peak_mb(conn: client.Connection) -> float:
-    pid = conn.ping().engine_pid
-    with open(f"/proc/{pid}/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+    return proc_status_kb(conn.ping().engine_pid, "VmHWM") / 1024
 
 
-@pytest.mark.skipif(rss_bytes() is None, reason="needs /proc")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
 def test_a_style_of_8000_by_8000_pixels_costs_the_engine_little(conn):
     huge = encoded(Image.new("RGB", (8000, 8000), (200, 120, 40)))
     assert len(huge) < 1 << 20  # a small file of huge dimensions, inside the 64-megapixel limit

@@ -43,18 +43,6 @@ def mean_covariance(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return mean, tf.linalg.matmul(centred, centred, transpose_a=True) / locations
 
 
-def mean_covariance_style_loss(
-    stats: list[tuple[tf.Tensor, tf.Tensor]], targets: list[tuple[tf.Tensor, tf.Tensor]], weight: float
-) -> tf.Tensor:
-    """Match first and second moments of each layer separately: steadier than Gram matrices,
-    which mix the mean into the correlations and make contrast oscillate."""
-    terms = [
-        mean_squared_error(m, tm) + mean_squared_error(c, tc)
-        for (m, c), (tm, tc) in zip(stats, targets, strict=True)
-    ]
-    return tf.add_n(terms) * (weight / len(terms))
-
-
 def weighted_mean_covariance_loss(stats: list[tuple[tf.Tensor, tf.Tensor]], targets: list[tuple[tf.Tensor, tf.Tensor]],
                                   weights: tf.Tensor) -> tf.Tensor:
     """Sum over layers of weights[l, 0] * MSE(mean) + weights[l, 1] * MSE(covariance)."""

@@ -35,15 +35,3 @@ def release_free_memory() -> bool:
         return False
     trim(0)
     return True
-
-
-def rss_bytes(pid: int | str = "self") -> int | None:
-    """Resident memory of a process (Linux), or None where /proc is not there."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None

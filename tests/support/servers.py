@@ -16,7 +16,6 @@ from PIL import Image
 
 from nst_server import client
 from nst_server.client import protocol
-from nst_server.service import memory
 from tests.conftest import REPO, shared_image
 
 SMALL = {"size": 32, "steps": 2}
@@ -62,7 +61,13 @@ class ServerProcess:
 
     def rss_mb(self) -> float:
         """Resident memory of the socket process (the engine worker is another process)."""
-        return memory.rss_bytes(self.process.pid) / 2**20
+        return proc_status_kb(self.process.pid, "VmRSS") / 1024
+
+
+def proc_status_kb(pid: int, field: str) -> int:
+    """A memory figure of a process from Linux's /proc (VmRSS: resident now; VmHWM: its peak), in KiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
 
 
 def measured_data_dir(folder: Path, seconds: float = 2.0, backbones: tuple[str, ...] = ("vgg19",)) -> Path:
