@@ -1,4 +1,9 @@
-"""Shared fixtures: test images from ../shared/images and seeded weights files in Keras layouts."""
+"""Shared fixtures: test images from ../shared/images, seeded weights files in Keras layouts, and a running server.
+
+A module sets what its shared fixtures are like with module constants: ``IMAGE_SIDE`` (the long side of the
+``content``, ``starry`` and ``matisse`` images; 128), ``SERVER_OPTIONS`` (the server's command-line options) and
+``SERVER_MEASURED`` (start the server with its speed already measured, so it does not spend minutes on it).
+"""
 
 from __future__ import annotations
 
@@ -70,3 +75,45 @@ def trained_engine(trained_vgg16_weights):
     from nst_server.engine.engine import StyleTransferEngine
 
     return StyleTransferEngine({"vgg16": str(trained_vgg16_weights)})
+
+
+def _module_setting(request, name: str, default):
+    return getattr(request.module, name, default)
+
+
+@pytest.fixture(scope="module")
+def content(request) -> np.ndarray:
+    return load_rgb("coffee.png", _module_setting(request, "IMAGE_SIDE", 128))
+
+
+@pytest.fixture(scope="module")
+def starry(request) -> np.ndarray:
+    return load_rgb("starry_night.jpg", _module_setting(request, "IMAGE_SIDE", 128))
+
+
+@pytest.fixture(scope="module")
+def matisse(request) -> np.ndarray:
+    return load_rgb("woman-with-hat-matisse.jpg", _module_setting(request, "IMAGE_SIDE", 128))
+
+
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory, vgg19_weights):
+    """The module's own server process (seeded VGG19), stopped cleanly at the end: exit 0, and neither its
+    socket nor its runtime file left behind."""
+    from nst_server.client import runtime
+    from tests.support.servers import ServerProcess, measured_data_dir
+
+    folder = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    env = {"NST_DATA_DIR": str(measured_data_dir(folder))} if _module_setting(request, "SERVER_MEASURED", False) else None
+    srv = ServerProcess(folder, vgg19_weights, *_module_setting(request, "SERVER_OPTIONS", ()), env=env)
+    srv.connect().close()
+    yield srv
+    assert srv.stop() == 0
+    assert not (srv.runtime_dir / runtime.RUNTIME_FILE).exists()
+    assert not (srv.runtime_dir / runtime.SOCKET_FILE).exists()
+
+
+@pytest.fixture
+def conn(server):
+    with server.connect() as connection:
+        yield connection

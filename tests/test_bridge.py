@@ -17,18 +17,10 @@ from nst_server.client.config import PluginConfig
 from nst_server.client.connection import Connection
 from nst_server.client.errors import ClientError, ServerStartFailed
 from tests.conftest import REPO
-from tests.support.servers import ENDLESS, ServerProcess, layer, style_file, stylize_header, wait_for
+from tests.support.servers import ENDLESS, layer, style_file, stylize_header, wait_for
 
 HELPER = [sys.executable, "-m", "nst_server.service.bridge"]
 PARAMS = {"size": 48, "steps": 3}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, vgg19_weights):
-    srv = ServerProcess(tmp_path_factory.mktemp("bridge-srv"), vgg19_weights)
-    srv.connect().close()
-    yield srv
-    assert srv.stop() == 0
 
 
 @pytest.fixture(autouse=True)

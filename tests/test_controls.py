@@ -12,25 +12,9 @@ from nst_server.engine import losses
 from nst_server.engine.features import resize_long_side, resize_to_shape
 from nst_server.engine.methods import METHODS
 from nst_server.engine.progress import Cancelled
-from tests.conftest import load_rgb
 
 SIZE = 64
 FAST = {"backbone": "vgg16", "size": SIZE, "steps": 40, "precision": "float32"}
-
-
-@pytest.fixture(scope="module")
-def content():
-    return load_rgb("coffee.png", 128)
-
-
-@pytest.fixture(scope="module")
-def starry():
-    return load_rgb("starry_night.jpg", 128)
-
-
-@pytest.fixture(scope="module")
-def matisse():
-    return load_rgb("woman-with-hat-matisse.jpg", 128)
 
 
 def style_and_content_loss(engine, image, content, style):

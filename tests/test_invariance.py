@@ -19,9 +19,9 @@ from nst_server.client.schedule import PRESETS
 from nst_server.engine.engine import StyleTransferEngine
 from nst_server.engine.features import resize_long_side
 from nst_server.engine.methods import METHODS
-from tests.conftest import load_rgb
 from tests.support.weights import write_rescaled
 
+IMAGE_SIDE = 256  # the content and starry fixtures (conftest.py)
 # Roughly how ImageNet VGG19's activations compare with the trained VGG16's, block by block.
 BLOCK_FACTORS = (1.4, 9.5, 20.0, 124.0, 42.0)
 SIZE = 128  # one scale; preview works at half of it
@@ -32,16 +32,6 @@ RUN = {"backbone": "vgg16", "size": SIZE, "precision": "float32"}
 def rescaled_engine(trained_vgg16_weights, tmp_path_factory):
     path = tmp_path_factory.mktemp("rescaled") / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     return StyleTransferEngine({"vgg16": str(write_rescaled(trained_vgg16_weights, path, BLOCK_FACTORS))})
-
-
-@pytest.fixture(scope="module")
-def content():
-    return load_rgb("coffee.png", 256)
-
-
-@pytest.fixture(scope="module")
-def starry():
-    return load_rgb("starry_night.jpg", 256)
 
 
 def mean_difference_255(a: np.ndarray, b: np.ndarray) -> float:

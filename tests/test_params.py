@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from nst_server.cli import build_parser
-from nst_server.client import params, protocol
+from nst_server.client import protocol
 from nst_server.client.params import SPECS, StyleParams
 from nst_server.client.protocol import ProtocolError
 
@@ -91,7 +91,6 @@ def test_the_dialog_s_values_become_parameters():
     assert StyleParams.from_controls({**dialog, "preserve-colors": False, "size": 640}).preserve_colors == "off"
     assert StyleParams.from_controls({**dialog, "size": 640}).size == 640
     assert StyleParams.from_controls(dialog, {"backbone": "vgg16"}).backbone == "vgg16"
-    assert {spec.argument for spec in params.dialog_specs()} == {k for k in dialog if k != "second-style-weight"}
 
 
 def test_the_command_line_has_one_option_per_parameter_with_its_default():

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from nst_server.client import estimate, events
-from nst_server.client.params import SPECS, StyleParams
+from nst_server.client.params import SPECS, StyleParams, dialog_specs
 from nst_server.client.protocol import ImageDesc
 from tests.conftest import REPO
 
@@ -47,6 +47,10 @@ def test_the_server_gets_the_dialogs_arguments_as_its_parameters():
     for bad in ("{not json", "[1, 2]"):
         with pytest.raises(helpers.PluginError, match=helpers.EXTRA_PARAMS_ENV):
             helpers.extra_params(bad)
+
+
+def test_every_parameter_the_dialog_shows_is_remembered_with_the_result():
+    assert {spec.argument for spec in dialog_specs()} | {"second-style-weight"} == set(helpers.REMEMBERED_ARGS)
 
 
 def test_two_styles_share_the_blend():

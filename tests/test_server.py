@@ -20,24 +20,6 @@ from tests.support.servers import ENDLESS, SMALL, ServerProcess, layer, pid_aliv
 PARAMS = {"size": 48, "steps": 4}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, vgg19_weights):
-    srv = ServerProcess(tmp_path_factory.mktemp("srv"), vgg19_weights)
-    srv.connect().close()
-    yield srv
-    assert srv.stop() == 0
-    # A clean stop leaves no socket and no runtime file behind.
-    assert not (srv.runtime_dir / runtime.RUNTIME_FILE).exists()
-    assert not (srv.runtime_dir / runtime.SOCKET_FILE).exists()
-
-
-@pytest.fixture
-def conn(server):
-    connection = server.connect()
-    yield connection
-    connection.close()
-
-
 def test_the_socket_process_loads_neither_numpy_nor_tensorflow(server, conn):
     """The engine's libraries are in the worker process only: the socket process checks and queues jobs
     without them (style files are read to their header with Pillow)."""

@@ -35,15 +35,8 @@ from tests.support.servers import (
     wait_for,
 )
 
+SERVER_OPTIONS = ("--max-buffer-mb", "1", "--max-megapixels", "0.25")
 FUZZ_EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "1000"))  # a long run: NST_FUZZ_EXAMPLES=20000
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, vgg19_weights):
-    srv = ServerProcess(tmp_path_factory.mktemp("faults"), vgg19_weights, "--max-buffer-mb", "1", "--max-megapixels", "0.25")
-    srv.connect().close()
-    yield srv
-    assert srv.stop() == 0
 
 
 def jobs_on(srv: ServerProcess) -> int:

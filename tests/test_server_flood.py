@@ -23,20 +23,13 @@ import pytest
 from nst_server import client
 from nst_server.client import protocol
 from tests.conftest import REPO
-from tests.support.servers import ENDLESS, ServerProcess, layer, measured_data_dir, style_file, stylize_header
+from tests.support.servers import ENDLESS, ServerProcess, layer, style_file, stylize_header
+
+SERVER_MEASURED = True
 
 FLOOD = 3000  # requests, none of whose answers is ever read
 PING_LIMIT_S = 0.5  # the bound for another client's ping, during and after the flood
 GAP_LIMIT_S = 1.5  # the protocol promises a job message every second; the margin is for a loaded 2-core machine
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, vgg19_weights):
-    folder = tmp_path_factory.mktemp("flood")
-    srv = ServerProcess(folder, vgg19_weights, env={"NST_DATA_DIR": str(measured_data_dir(folder))})
-    srv.connect().close()
-    yield srv
-    assert srv.stop() == 0
 
 
 class WatchedJob:

@@ -40,6 +40,8 @@ from nst_server.client import params, protocol
 from tests.conftest import REPO
 from tests.support.servers import SMALL, ServerProcess, layer, style_file
 
+SERVER_OPTIONS = ("--max-megapixels", "0.25")
+
 EXAMPLES = int(os.environ.get("NST_FUZZ_EXAMPLES", "1000"))
 BATCH = 100  # examples between two checks that a good client is served
 
@@ -181,14 +183,6 @@ def build(recipe: dict[str, Any], serial: int) -> tuple[bytes, list[bytes]]:
         header["styles"] = (header["styles"] * len(buffers))[: len(buffers) - 1]  # as many as the files sent
         text = text if recipe["not_json"] is not None else json_text(header).encode("utf-8", "surrogatepass")
     return text, list(buffers)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, vgg19_weights):
-    srv = ServerProcess(tmp_path_factory.mktemp("fuzz"), vgg19_weights, "--max-megapixels", "0.25")
-    srv.connect().close()
-    yield srv
-    assert srv.stop() == 0
 
 
 @pytest.fixture

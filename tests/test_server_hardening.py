@@ -38,14 +38,6 @@ from tests.support.servers import (
 )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, vgg19_weights):
-    srv = ServerProcess(tmp_path_factory.mktemp("hardening"), vgg19_weights)
-    srv.connect().close()
-    yield srv
-    assert srv.stop() == 0
-
-
 def answer_to(conn: client.Connection, frames: list[bytes], timeout: float = 10) -> protocol.Message:
     conn.transport.send(frames)
     reply = conn.receive(timeout)

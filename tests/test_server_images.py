@@ -23,22 +23,9 @@ from nst_server.client import protocol
 from nst_server.client.params import SPECS
 from nst_server.engine import images
 from nst_server.pipe.image_checks import UnreadableImage
-from tests.support.servers import SMALL, ServerProcess, layer, measured_data_dir, proc_status_kb, style_file
+from tests.support.servers import SMALL, layer, proc_status_kb, style_file
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, vgg19_weights):
-    folder = tmp_path_factory.mktemp("images")
-    srv = ServerProcess(folder, vgg19_weights, env={"NST_DATA_DIR": str(measured_data_dir(folder))})
-    srv.connect().close()
-    yield srv
-    assert srv.stop() == 0
-
-
-@pytest.fixture
-def conn(server):
-    with server.connect() as connection:
-        yield connection
+SERVER_MEASURED = True
 
 
 def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:

@@ -17,15 +17,7 @@ from nst_server.engine.progress import FinishNow
 from nst_server.engine.steps import compiled_steps
 from tests.conftest import load_rgb
 
-
-@pytest.fixture(scope="module")
-def content():
-    return load_rgb("coffee.png", 256)
-
-
-@pytest.fixture(scope="module")
-def starry():
-    return load_rgb("starry_night.jpg", 256)
+IMAGE_SIDE = 256  # the content and starry fixtures (conftest.py)
 
 
 @pytest.mark.parametrize("shape", [(4096, 4096), (3000, 4096), (1100, 900), (700, 500), (1025, 1025)])
