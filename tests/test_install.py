@@ -182,7 +182,7 @@ print(package.__file__, len(names))
 
 def test_the_client_package_imports_neither_numpy_nor_tensorflow(install, tmp_path):
     """What install.py copies into GIMP: every module of nst_server/client, with pyzmq and without it."""
-    dest = install.install_plugin(tmp_path / "profile", Path(sys.executable))
+    dest, _ = install.install_plugin(tmp_path / "profile", Path(sys.executable))
     assert sorted(p.name for p in (dest / "nst_server/client").glob("*.py")) == \
         sorted(p.name for p in (REPO / "nst_server/client").glob("*.py"))  # the package, whole
     for where, root in (("installed", dest), ("checkout", REPO)):
@@ -216,7 +216,13 @@ def test_installing_twice_changes_nothing_the_second_time(installed_home, home_w
     assert not any("plug-ins/style_transfer/vendor" in name for name in first)  # outside GIMP's profile
     result = run_install(home, "--server-python", str(REPO / ".venv/bin/python"), "--weights", str(home_weights))
     assert result.returncode == 0, result.stderr
-    assert "is already installed" in result.stdout
+    assert "is already installed: not Keras's VGG19 ImageNet file" in result.stdout  # the seeded test weights
+    assert "plug-in up to date in" in result.stdout and "plug-in installed in" not in result.stdout
+    # A plain rerun names the file in place as what it is, every time, and downloads nothing.
+    result = run_install(home, "--server-python", str(REPO / ".venv/bin/python"))
+    assert result.returncode == 0, result.stderr
+    assert "the weights are installed" in result.stdout and "not Keras's VGG19 ImageNet file" in result.stdout
+    assert "downloading" not in result.stdout and "ImageNet weights (about" not in result.stdout
     assert snapshot(home) == first  # same bytes, same modes, same modification times
 
 
@@ -416,3 +422,17 @@ def test_the_installer_stops_a_running_server_but_not_a_process_named_by_a_stale
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_command_s_output_is_shown_only_when_it_fails(capsys):
+    """pip's download lines help no one when they work; when it fails, its error line is what matters."""
+    from nst_server.installer import server_env
+
+    server_env.run([sys.executable, "-c", "print('Collecting tensorflow\\n' * 100)"], "installing the server")
+    assert capsys.readouterr().out == "[install] installing the server\n"
+    failing = ("import sys; print('Collecting tensorflow\\n' * 100); "
+               "print('ERROR: No matching distribution found for tensorflow==99', file=sys.stderr); sys.exit(1)")
+    with pytest.raises(SystemExit) as stop:
+        server_env.run([sys.executable, "-c", failing], "installing the server")
+    assert "ERROR: No matching distribution found for tensorflow==99" in str(stop.value)
+    assert "Collecting" not in str(stop.value) and "exit code 1" in str(stop.value)

@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         local = local if local.exists() else None
         for profile in profiles:
             use_bridge, vendor = gimp_side.reach_server(profile, local, say)
-            dest = install_plugin(profile, local, info.to_json(), use_bridge, vendor)
-            say(f"plug-in installed in {dest}, using the server at {info.endpoint}")
+            dest, changed = install_plugin(profile, local, info.to_json(), use_bridge, vendor)
+            say(f"plug-in {'installed in' if changed else 'up to date in'} {dest}, using the server at {info.endpoint}")
         return 0
     if args.server_python:
         python = Path(args.server_python).absolute()
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     weights_ok = install_weights(python, args.weights)
     for profile in profiles:
         use_bridge, vendor = gimp_side.reach_server(profile, python, say)
-        say(f"plug-in installed in {install_plugin(profile, python, None, use_bridge, vendor)}")
+        dest, changed = install_plugin(profile, python, None, use_bridge, vendor)
+        say(f"plug-in {'installed in' if changed else 'up to date in'} {dest}")
         if profile.kind == "flatpak":
             say(flatpak_advice(venv_python(paths.venv_dir())))
         if profile.kind == "snap":

@@ -78,24 +78,26 @@ def server_config(profile: Profile, python: Path | None, remote: dict | None, us
 
 
 def install_plugin(profile: Profile | Path, python: Path | None, remote: dict | None = None,
-                   use_bridge: bool = False, vendor: Path | None = None) -> Path:
+                   use_bridge: bool = False, vendor: Path | None = None) -> tuple[Path, bool]:
     """Copy the plug-in and the client package (only what changed), remove what an earlier version left,
-    and write server.json; returns the plug-in folder."""
+    and write server.json; returns the plug-in folder and whether anything in it changed."""
     if isinstance(profile, Path):
         profile = Profile(profile, profile_kind(profile))
     dest = profile.plugin_dir
     files = plugin_files()
+    changed = False
     for name, source in files.items():  # GIMP silently ignores a plug-in without the run bit
-        sync_file(source, dest / name, 0o755 if name == f"{PLUGIN_NAME}.py" else None)
+        changed |= sync_file(source, dest / name, 0o755 if name == f"{PLUGIN_NAME}.py" else None)
     for path in _installed_code(dest):
         if path.relative_to(dest).as_posix() not in files:
             path.unlink()
+            changed = True
     for folder in sorted((p for p in (dest / "nst_server").rglob("*") if p.is_dir()), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()
-    plugin_config_file.write(dest, server_config(profile, python, remote, use_bridge, vendor))
-    sync_file(f"{REPO}\n".encode(), dest / MARKER)
-    return dest
+    changed |= plugin_config_file.write(dest, server_config(profile, python, remote, use_bridge, vendor))
+    changed |= sync_file(f"{REPO}\n".encode(), dest / MARKER)
+    return dest, changed
 
 
 def plugin_config(profile: Profile) -> PluginConfig | None:

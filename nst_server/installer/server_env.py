@@ -12,6 +12,7 @@ Standard library only.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +26,21 @@ from nst_server.installer.server_python import venv_python
 STAMP = ".nst-install-stamp"
 
 
-def run(cmd: list[str], what: str, **kw) -> None:
+PIP_QUIET_ENV = {"PIP_ROOT_USER_ACTION": "ignore", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
+FAILURE_LINES = 12  # of a failed command's output, the last ones (pip's error is at the end)
+
+
+def run(cmd: list[str], what: str) -> None:
+    """Say ``what``, run ``cmd`` with its output kept back, and show that output only when it fails: pip's
+    hundred lines of downloads help no one when they work; when they fail, its error is what matters."""
     say(what)
-    result = subprocess.run(cmd, **kw)
+    result = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env={**os.environ, **PIP_QUIET_ENV})
     if result.returncode != 0:
-        raise SystemExit(f"[install] failed: {what} (exit code {result.returncode}). "
-                         "Check your network connection (or pip's proxy settings) and run install.py again.")
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        errors = [line for line in lines if line.lstrip().startswith("ERROR")]
+        shown = "\n".join(f"    {line}" for line in (errors or lines)[-FAILURE_LINES:])
+        raise SystemExit(f"[install] failed: {what} (exit code {result.returncode}):\n{shown}\n"
+                         "[install] Check your network connection (or pip's proxy settings) and run install.py again.")
 
 
 def source_digest(gpu: bool, prerelease: bool = False) -> str:
@@ -106,16 +116,35 @@ def installed_weights_match(source: Path) -> bool:
     return weight_files.md5sum(dest) == weight_files.md5sum(source)
 
 
+def installed_vgg19() -> Path | None:
+    """The VGG19 weights file install.py put in place earlier (either of Keras's two names), if any."""
+    spec = weight_files.KERAS_WEIGHTS["vgg19"]
+    return next((path for name in (spec.filename, spec.keras3_filename)
+                 if (path := paths.weights_dir() / name).is_file()), None)
+
+
+def described(path: Path) -> str:
+    """A weights file as the user should know it: Keras's ImageNet file, or not (the look is tuned on it)."""
+    if weight_files.md5sum(path) == weight_files.KERAS_WEIGHTS["vgg19"].md5:
+        return "Keras's VGG19 ImageNet file"
+    return ("not Keras's VGG19 ImageNet file (its md5 differs): results will not look as tuned; "
+            "'python3 install.py --weights FILE' with the ImageNet file replaces it")
+
+
 def install_weights(python: Path, weights_file: str | None) -> bool:
-    """True when weights are in place; otherwise the server's clear message has been shown."""
+    """True when weights are in place; otherwise the server's clear message has been shown.  Every run says
+    which file is in place and whether it is the ImageNet one."""
     if weights_file:
         source = Path(weights_file).expanduser().resolve()
         if source.is_file() and installed_weights_match(source):
-            say(f"the weights file {weights_file} is already installed")
+            say(f"the weights file {weights_file} is already installed: {described(source)}")
             return True
         cmd = [str(python), "-m", "nst_server", "weights", "install", str(source)]
         say(f"installing the weights file {weights_file}")
+    elif (installed := installed_vgg19()) is not None:
+        say(f"the weights are installed ({installed}): {described(installed)}")
+        return True
     else:
         cmd = [str(python), "-m", "nst_server", "weights", "fetch"]
-        say("the VGG19 ImageNet weights (about 80 MB, downloaded once, checked against Keras's md5)")
+        say("downloading the VGG19 ImageNet weights (about 80 MB, once; checked against Keras's md5)")
     return quiet.run(cmd, quiet.quiet_env(paths.data_dir())) == 0
