@@ -11,10 +11,12 @@ import threading
 from pathlib import Path
 
 import hooks
+from failures import PluginError
 from gi.repository import Gimp, GLib, GObject
 from gimp_io import read_provenance
-from helpers import EXTRA_PARAMS_ENV, REMEMBERED_ARGS, STYLE_ARGS, PluginError, estimate_text, extra_params
 from layer_job import target_regions
+from request import EXTRA_PARAMS_ENV, REMEMBERED_ARGS, STYLE_ARGS, extra_params
+from wording import estimate_text
 
 from nst_server.client import connect, errors, server_speed
 from nst_server.client.config import PluginConfig

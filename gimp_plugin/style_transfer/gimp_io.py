@@ -7,8 +7,9 @@ images than 8 bits go as floats, so nothing is lost.
 import json
 from pathlib import Path
 
+from failures import PluginError
 from gi.repository import Gegl, Gimp
-from helpers import STYLE_ARGS, PluginError, blend_weights
+from request import STYLE_ARGS, blend_weights
 
 from nst_server.client.png import encode_png
 

@@ -14,9 +14,11 @@ up here).
 import time
 
 import hooks
+from failures import PluginError, UserCancelled
 from gi.repository import Gimp
 from gimp_io import attach_provenance, layer_offsets, pixel_format, read_region, write_pixels
-from helpers import PluginError, UserCancelled, event_text, scale_nearest, user_message, with_alpha, without_alpha
+from pixels import scale_nearest, with_alpha, without_alpha
+from wording import event_text, user_message
 
 from nst_server.client import errors, events, protocol
 from nst_server.client.params import StyleParams

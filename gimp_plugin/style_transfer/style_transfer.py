@@ -15,9 +15,11 @@ layer as a parasite, and offered again when the filter runs on that layer.
 
 The plug-in's modules, beside this file: ``dialog`` (the dialog and the server
 warming up meanwhile), ``layer_job`` (one layer's job), ``progress_window``,
-``gimp_io`` (pixels, styles and the parasite in GIMP), ``helpers`` (pure, unit
-tested) and ``hooks`` (test hooks).  The ``nst_server`` folder beside them is
-the client package install.py copies.
+``gimp_io`` (pixels, styles and the parasite in GIMP); the pure ones, unit tested
+without GIMP: ``request`` (what the server gets), ``wording`` (what the plug-in
+says), ``job_control`` (Stop and Cancel), ``provenance``, ``pixels`` and
+``failures``; and ``hooks`` (test hooks).  The ``nst_server`` folder beside them
+is the client package install.py copies.
 
 Runs in GIMP's own Python: standard library, PyGObject and pyzmq only.  pyzmq
 is imported only when a connection is opened, so that a missing module is
@@ -42,23 +44,14 @@ sys.path.insert(0, str(PLUGIN_DIR))  # the plug-in's modules, and the client pac
 
 import hooks  # noqa: E402
 from dialog import SPEED_WAIT_S, ServerWarmup, fill_dialog, prefill_from_provenance  # noqa: E402
+from failures import PluginError, UserCancelled  # noqa: E402
 from gimp_io import PARASITE_NAME, read_styles  # noqa: E402
-from helpers import (  # noqa: E402
-    EXTRA_PARAMS_ENV,
-    REMEMBERED_ARGS,
-    JobControl,
-    PluginError,
-    UserCancelled,
-    blended_name,
-    detail_for,
-    extra_params,
-    layer_lead,
-    planned_text,
-    provenance_record,
-    server_params,
-)
+from job_control import JobControl  # noqa: E402
 from layer_job import LayerJob, layer_jobs  # noqa: E402
 from progress_window import ProgressWindow, QuietProgress  # noqa: E402
+from provenance import provenance_record  # noqa: E402
+from request import EXTRA_PARAMS_ENV, REMEMBERED_ARGS, blended_name, detail_for, extra_params, server_params  # noqa: E402
+from wording import layer_lead, planned_text  # noqa: E402
 
 from nst_server.client import config as plugin_config  # noqa: E402  (standard library only)
 from nst_server.client import connect, errors, protocol, server_speed  # noqa: E402
