@@ -91,3 +91,10 @@ def test_no_module_imports_itself_in_a_circle():
     # A package's __init__ importing its own modules, which import the package for a name, is not a circle.
     circles = [c for c in circles if not all(part.startswith(c.split(" -> ")[0]) for part in c.split(" -> "))]
     assert not circles, "import circles:\n" + "\n".join(circles)
+
+
+def test_every_module_is_small_enough_to_own_one_thing():
+    """A module past 400 lines has grown a second job (issue 19): split it by what it owns."""
+    too_long = {name: n for name, path in project_modules().items()
+                if (n := len(path.read_text().splitlines())) > 400}
+    assert too_long == {}

@@ -23,7 +23,6 @@ import hmac
 import json
 import math
 import os
-import re
 import struct
 import time
 from collections import OrderedDict
@@ -34,6 +33,7 @@ from typing import Any
 # The errors and the parameters have modules of their own; they are named here too, as part of the protocol.
 from nst_server.client.errors import ERROR_CODES, MAX_TEXT_CHARS, ProtocolError, printable, shown  # noqa: F401
 from nst_server.client.params import SPECS, ParamSpec, StyleParams  # noqa: F401
+from nst_server.client.strict_json import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS, loads_header  # noqa: F401
 
 MAGIC = b"NST/1"
 VERSION = 1
@@ -50,8 +50,6 @@ STYLE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")  # style image fil
 MAX_BUFFER_BYTES = 512 * 1024 * 1024  # e.g. 8192 x 4096 RGBA float32, or 64 megapixels RGBA 8-bit
 MAX_CLOCK_SKEW_S = 300.0  # messages older or newer than this are refused
 MAX_SIGNED_FRAMES = 64  # over this many frames the signature is not even checked (no client sends that)
-MAX_JSON_DEPTH = 16  # nesting of objects and lists in a header (ours need 3); checked before parsing
-MAX_JSON_INT_DIGITS = 64  # longer integers are refused while parsing (int() of long digit strings is slow)
 MAX_ID_CHARS = 64  # message and job ids
 
 # --- message types -----------------------------------------------------------
@@ -260,56 +258,6 @@ def verify(key: bytes, frames: Sequence[bytes], max_buffer_bytes: int = MAX_BUFF
         if len(buf) > max_buffer_bytes:
             raise ProtocolError("too_large", f"a buffer of {len(buf)} bytes is over the limit of {max_buffer_bytes} bytes")
     return [bytes(f) for f in frames[2:]]
-
-
-# --- strict, bounded JSON ----------------------------------------------------
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def _nesting_depth(raw: bytes) -> int:
-    """How deeply objects and lists nest in JSON text, strings skipped; an upper bound for broken text."""
-    depth = deepest = 0
-    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
-        if byte in b"[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
-
-
-def _no_constant(name: str) -> Any:
-    raise ProtocolError("bad_message", f"the header holds {name}, which strict JSON does not allow")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 parses as infinity
-        raise ProtocolError("bad_message", "the header holds a number too large to represent")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
-        raise ProtocolError("bad_message", f"the header holds an integer of more than {MAX_JSON_INT_DIGITS} digits")
-    return int(text)
-
-
-def loads_header(raw: bytes) -> dict[str, Any]:
-    """A header's JSON object: UTF-8, nesting bounded before parsing, no NaN or Infinity, finite numbers."""
-    if _nesting_depth(raw) > MAX_JSON_DEPTH:
-        raise ProtocolError("bad_message", f"the header nests objects or lists more than {MAX_JSON_DEPTH} deep")
-    try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float,
-                            parse_int=_bounded_int)
-    except UnicodeDecodeError:
-        raise ProtocolError("bad_message", "the header is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ProtocolError("bad_message", f"the header is not valid JSON (at character {exc.pos})") from None
-    if not isinstance(header, dict):
-        raise ProtocolError("bad_message", "the header must be a JSON object")
-    return header
 
 
 # --- header fields -----------------------------------------------------------
