@@ -27,6 +27,7 @@ from tests.support.gimp import GIMP_VERSIONS, GimpEnvironment, cache_dir
 pytestmark = pytest.mark.gimp
 
 SUPPORT = Path(__file__).parent / "support"
+OBSERVER_FILE = "plugin_observer.py"  # the suite's watcher, loaded by the plug-in through NST_PLUGIN_OBSERVER
 PARAMS = {"size": 64, "steps": 3, "strength": 70, "preset": "preview"}
 CONTENT_SIZE = (96, 64)
 OFFSETS = (37, 21)
@@ -73,7 +74,7 @@ def make_workspace(gimp, tmp_path_factory, vgg19_weights, name: str) -> dict:
         img = img.convert("RGB")
         img.thumbnail((128, 128))
         img.save(outside / "starry_night.jpg")
-    for script in ("gimp_batch_stylize.py", "e2e_client.py"):
+    for script in ("gimp_batch_stylize.py", "e2e_client.py", OBSERVER_FILE):
         shutil.copyfile(SUPPORT / script, outside / script)
     return {"ws": ws, "src": src, "data": data, "console": gimp.console, "gui": gimp.gui}
 
@@ -86,6 +87,7 @@ def nst_env(workspace, case: str) -> dict[str, str]:
         "NST_STATE_DIR": f"{ws}/state",
         "NST_RUNTIME_DIR": f"{ws}/{case}/run",
         "NST_E2E_DIR": f"{ws}/{case}",
+        "NST_PLUGIN_OBSERVER": f"{ws}/{OBSERVER_FILE}",
     }
 
 

@@ -16,7 +16,7 @@ import stat
 
 import pytest
 
-from tests.test_gimp_e2e import gimp, installed, stop_server, workspace  # noqa: F401  (fixtures)
+from tests.test_gimp_e2e import OBSERVER_FILE, gimp, installed, stop_server, workspace  # noqa: F401  (fixtures)
 from tests.test_gimp_workflow import (  # noqa: F401
     LONG,
     QUICK,
@@ -155,7 +155,8 @@ def test_a_newer_gimp_copies_the_older_profile_and_the_plugin_still_uses_pyzmq(g
     (gimp.outside(f"{w}/migrate/hide")).mkdir()
     (gimp.outside(f"{w}/migrate/hide") / "sitecustomize.py").write_text(HIDE_SYSTEM_PYZMQ)
     env = {"HOME": home, "NST_DATA_DIR": ws["data"], "NST_STATE_DIR": f"{w}/migrate/state",
-           "NST_RUNTIME_DIR": f"{w}/migrate/run", "PYTHONPATH": f"{w}/migrate/hide", "NST_OFFLINE": "1"}
+           "NST_RUNTIME_DIR": f"{w}/migrate/run", "PYTHONPATH": f"{w}/migrate/hide", "NST_OFFLINE": "1",
+           "NST_PLUGIN_OBSERVER": f"{w}/{OBSERVER_FILE}"}
 
     def install_py(*args: str):
         try:

@@ -2,7 +2,7 @@
 
 One GIMP run builds several small images and calls the procedure on each (two
 selected layers, a feathered selection, grey, 16-bit, a group, a style layer,
-every argument, indexed); other runs use the plug-in's test hooks: a trace file
+every argument, indexed); other runs use the suite's watcher in the plug-in: a trace file
 of what GIMP holds in the result layer at each change (read back from GIMP),
 and a press of the progress window's Stop or Cancel after the first live
 preview; one run is killed with SIGKILL in the middle of the job.
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from tests.support.gimp import GimpEnvironment
-from tests.test_gimp_e2e import gimp, installed, make_workspace, stop_server  # noqa: F401  (fixtures)
+from tests.test_gimp_e2e import OBSERVER_FILE, gimp, installed, make_workspace, stop_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.gimp
 
@@ -54,7 +54,7 @@ def env_for(space, run: str, **extra: str) -> dict[str, str]:
     return {
         "GIMP3_DIRECTORY": f"{w}/profile", "NST_DATA_DIR": space["data"], "NST_STATE_DIR": f"{w}/state",
         "NST_RUNTIME_DIR": f"{w}/workflow/run",  # one server for every run of this module
-        "NST_E2E_DIR": f"{w}/{run}", "NST_OFFLINE": "1", **extra,
+        "NST_E2E_DIR": f"{w}/{run}", "NST_OFFLINE": "1", "NST_PLUGIN_OBSERVER": f"{w}/{OBSERVER_FILE}", **extra,
     }
 
 

@@ -175,3 +175,33 @@ def test_the_alpha_stays_in_the_plugin_and_goes_back_under_the_colours():
         (1.0, 2.0, 3.0, 0.0, 4.0, 5.0, 6.0, 1.0)
     with pytest.raises(ValueError):
         pixels.with_alpha(bytes(5), rgba8, 1)
+
+
+WATCHER = '''
+calls = []
+def seen(event, layer, **facts):
+    calls.append((event, layer, facts))
+def preview_shown(control):
+    control.append("pressed")
+'''
+
+
+def test_the_plugin_loads_a_watcher_only_when_one_is_named(tmp_path):
+    (tmp_path / "watcher.py").write_text(WATCHER)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import observer; controls = []; "
+            "observer.seen('final', None, job='j1'); observer.preview_shown(controls); "
+            "watcher = sys.modules.get('nst_plugin_observer'); "
+            "print(watcher.calls if watcher else 'none', controls)")
+
+    def run(env: dict[str, str]) -> str:
+        result = subprocess.run([sys.executable, "-I", "-c", code, str(PLUGIN_DIR)], capture_output=True, text=True,
+                                env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert run({}) == "none []"  # no watcher named: nothing is loaded, nothing is pressed
+    assert run({"NST_PLUGIN_OBSERVER": str(tmp_path / "watcher.py")}) == "[('final', None, {'job': 'j1'})] ['pressed']"
+    # The suite's own watcher is test code that the installed plug-in does not carry.
+    from nst_server.installer.plugin_files import plugin_files
+    assert "observer.py" in plugin_files() and "plugin_observer.py" not in plugin_files()
+    assert not [name for name in plugin_files() if "hook" in name]

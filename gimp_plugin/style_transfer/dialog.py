@@ -10,7 +10,7 @@ import os
 import threading
 from pathlib import Path
 
-import hooks
+import observer
 from failures import PluginError
 from gi.repository import Gimp, GLib, GObject
 from gimp_io import read_provenance
@@ -105,7 +105,7 @@ class EstimateLabel:
         if text != self.shown:
             self.shown = text
             self.label.set_text(text)
-            hooks.trace("estimate-shown", None, text=text, fresh=self.warmup.fresh, **args)
+            observer.seen("estimate-shown", None, text=text, fresh=self.warmup.fresh, **args)
 
 
 def fill_dialog(dialog, config=None, image=None, drawables=None, warmup=None) -> None:

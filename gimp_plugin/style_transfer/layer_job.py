@@ -13,7 +13,7 @@ up here).
 
 import time
 
-import hooks
+import observer
 from failures import PluginError, UserCancelled
 from gi.repository import Gimp
 from gimp_io import attach_provenance, layer_offsets, pixel_format, read_region, write_pixels
@@ -61,7 +61,7 @@ class LayerJob:
         write_pixels(layer, self.width, self.height, self.fmt[0], self.pixels)
         if with_mask:
             layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
-        hooks.trace("created", layer)
+        observer.seen("created", layer)
 
     def run(self, conn, styles: list[protocol.StyleImage], params: StyleParams, control, progress, lead: str) -> bytes:
         """Send the job and follow it to its result (progress text, live previews, Stop and Cancel); returns
@@ -86,7 +86,7 @@ class LayerJob:
             if now - self._last_preview >= PREVIEW_MIN_INTERVAL_S and control.requested is None:
                 self._last_preview = now
                 self.show_preview(event.image, event.pixels)
-            hooks.press_after_preview(control)
+            observer.preview_shown(control)
             progress.pump()
             return
         said = event_text(self._lead, event)
@@ -99,7 +99,7 @@ class LayerJob:
         if isinstance(event, events.Progress):
             Gimp.progress_update(fraction)
         else:
-            hooks.trace("queue", None, position=event.queue_position, text=text)
+            observer.seen("queue", None, position=event.queue_position, text=text)
         progress.update(text, fraction)
 
     def show_preview(self, preview: protocol.ImageDesc, data: bytes) -> None:
@@ -112,7 +112,7 @@ class LayerJob:
                 read_region(self.source, self.x, self.y, self.width, self.height, "R'G'B'A u8")
         write_pixels(self.layer, self.width, self.height, "R'G'B'A u8", with_alpha(data, self._preview_base, 1))
         Gimp.displays_flush()
-        hooks.trace("preview", self.layer)
+        observer.seen("preview", self.layer)
 
     def finish(self, result: bytes, record: dict) -> None:
         if not (self.layer is not None and self.layer.is_valid()):
@@ -120,12 +120,12 @@ class LayerJob:
         write_pixels(self.layer, self.width, self.height, self.fmt[0], result)
         self.layer.set_name(self.final_name)
         attach_provenance(self.layer, record)
-        hooks.trace("final", self.layer)
+        observer.seen("final", self.layer)
 
     def remove(self) -> None:
         if self.layer is not None and self.layer.is_valid():
             self.image.remove_layer(self.layer)
-            hooks.trace("removed", None)
+            observer.seen("removed", None)
         self.layer = None
 
 

@@ -18,7 +18,7 @@ warming up meanwhile), ``layer_job`` (one layer's job), ``progress_window``,
 ``gimp_io`` (pixels, styles and the parasite in GIMP); the pure ones, unit tested
 without GIMP: ``request`` (what the server gets), ``wording`` (what the plug-in
 says), ``job_control`` (Stop and Cancel), ``provenance``, ``pixels`` and
-``failures``; and ``hooks`` (test hooks).  The ``nst_server`` folder beside them
+``failures``; and ``observer`` (the door for a test watcher).  The ``nst_server`` folder beside them
 is the client package install.py copies.
 
 Runs in GIMP's own Python: standard library, PyGObject and pyzmq only.  pyzmq
@@ -42,7 +42,7 @@ from gi.repository import Gimp, GimpUi, GLib, GObject  # noqa: E402
 PLUGIN_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(PLUGIN_DIR))  # the plug-in's modules, and the client package install.py puts here
 
-import hooks  # noqa: E402
+import observer  # noqa: E402
 from dialog import SPEED_WAIT_S, ServerWarmup, fill_dialog, prefill_from_provenance  # noqa: E402
 from failures import PluginError, UserCancelled  # noqa: E402
 from gimp_io import PARASITE_NAME, read_styles  # noqa: E402
@@ -137,12 +137,12 @@ class Run:
 
     def _learn_speed(self, conn) -> None:
         self.speed = server_speed_now(conn, server_speed.server_key(self.config), not self.args["size"], self.progress)
-        hooks.trace("connected", None, via="bridge" if connect.uses_bridge(self.config) else "pyzmq", speed=self.speed)
+        observer.seen("connected", None, via="bridge" if connect.uses_bridge(self.config) else "pyzmq", speed=self.speed)
 
     def _stylize(self, job: LayerJob, conn, style_images: list[protocol.StyleImage], lead: str) -> None:
         size, seconds = detail_for(job.width, job.height, self.args, self.params.precision, self.speed)
         params = self.params.replace(size=size)
-        hooks.trace("estimate", None, size=size, seconds=seconds, automatic=not self.args["size"], speed=self.speed)
+        observer.seen("estimate", None, size=size, seconds=seconds, automatic=not self.args["size"], speed=self.speed)
         Gimp.progress_set_text(f"{lead}at {planned_text(size, seconds)}")
         self.progress.update(f"{lead}at {planned_text(size, seconds)}")
         started = time.monotonic()
@@ -172,7 +172,7 @@ def run(procedure, run_mode, image, drawables, config, data):
             warmup.close()
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
 
-    control = JobControl(on_job=lambda job: hooks.trace("job", None, job=job))
+    control = JobControl(on_job=lambda job: observer.seen("job", None, job=job))
     progress = QuietProgress()
     jobs = []
     group_open = False
