@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO
+from nst_server.client.params import StyleParams
+from tests.conftest import REPO, shared_image
 from tests.test_gimp_e2e import gimp, installed, make_workspace, stop_server  # noqa: F401  (fixtures)
 from tests.test_gimp_workflow import EVERY_ARGUMENT, STYLE, env_for, prepare
 
@@ -35,6 +36,7 @@ def workspace(gimp, tmp_path_factory, vgg19_weights):  # noqa: F811
 SUPPORT = Path(__file__).parent / "support"
 FIRST = {**EVERY_ARGUMENT, "steps": 300}  # long enough that the interactive runs see live previews
 LONG = {"size": 64, "steps": 600, "strength": 70, "preset": "preview"}
+DEFAULTS_PHOTO, DEFAULTS_SIZE = "rocket.jpg", (2400, 1800)  # the new user's dialog is shown on this photo
 
 
 def read_xwd(path: Path) -> Image.Image:
@@ -70,8 +72,10 @@ def gui_run(gimp, workspace, installed):  # noqa: F811
     profile = gimp.outside(f"{w}/profile")
     (profile / "gimprc").write_text("(show-welcome-dialog no)\n")
     run_dir = prepare(gimp, workspace, "gui", [], LONG)
+    with Image.open(shared_image(DEFAULTS_PHOTO)) as photo:  # a layer of the size artists have
+        photo.convert("RGB").resize(DEFAULTS_SIZE, Image.Resampling.LANCZOS).save(run_dir / "photo.jpg", quality=90)
     spec = json.loads((run_dir / "spec.json").read_text())
-    spec.update(every_argument=FIRST, long=LONG)
+    spec.update(every_argument=FIRST, long=LONG, defaults_photo=f"{w}/gui/photo.jpg")
     (run_dir / "spec.json").write_text(json.dumps(spec))
     started = time.monotonic()
     result = gimp.run(["python3", f"{w}/gimp_gui_driver.py", f"{w}/gui"],
@@ -96,13 +100,31 @@ def test_dialog_offers_the_parameters_of_the_result_and_stop_keeps_the_result(gu
     # Return was pressed without touching the dialog: what ran is what the result layer's parasite offered.
     assert new["provenance"]["args"] == FIRST
     assert new["provenance"]["stopped_early"] is True
-    dialog = read_xwd(run_dir / "stop-dialog.xwd")
     progress = read_xwd(run_dir / "stop-progress.xwd")
-    print(f"dialog {dialog.size}, progress window {progress.size}")
-    assert dialog.width > 200 and dialog.height > 200 and progress.width > 200
+    print(f"progress window {progress.size}")
+    assert progress.width > 200 and progress.height > 50
+    if os.environ.get("NST_WRITE_DOCS_IMAGES"):
+        progress.save(REPO / "docs" / "images" / "progress.png", optimize=True)
+
+
+def test_a_new_users_dialog_shows_every_default_and_the_estimate(gui_run):
+    run_dir, report = gui_run
+    assert report["defaults"]["status"] == "cancel", report["defaults"]  # Escape closed it; nothing ran
+    events = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    shown = [e for e in events if e["event"] == "estimate-shown"]
+    first_job = next((e["t"] for e in events if e["event"] == "created"), float("inf"))
+    on_photo = [e for e in shown if e["t"] < first_job]
+    print([e["text"] for e in on_photo])
+    defaults = StyleParams()
+    assert {(e["preset"], e["size"], e["steps"]) for e in on_photo} == {(defaults.preset, 0, 0)}
+    width, height = DEFAULTS_SIZE
+    assert re.fullmatch(rf"Result: {width}×{height} px (at full detail|painted at \d+ px detail), in about .+ "
+                        rf"\(automatic: the most that fits in .+\)", on_photo[-1]["text"]), on_photo[-1]["text"]
+    dialog = read_xwd(run_dir / "defaults-dialog.xwd")
+    print(f"dialog {dialog.size}")
+    assert dialog.width > 200 and dialog.height > 200
     if os.environ.get("NST_WRITE_DOCS_IMAGES"):
         dialog.save(REPO / "docs" / "images" / "dialog.png", optimize=True)
-        progress.save(REPO / "docs" / "images" / "progress.png", optimize=True)
 
 
 def test_every_control_has_a_mnemonic_of_its_own(gui_run):

@@ -1,4 +1,6 @@
 # Runs inside GUI GIMP's python-fu-eval (gimp-3.0 or -3.2 on a virtual screen, driven by gimp_gui_driver.py).
+# 0. an INTERACTIVE run on a photo, only the style given, in a profile where the plug-in never ran:
+#    the dialog at its defaults, which the driver photographs and closes with Escape;
 # 1. a non-interactive run makes a result layer (with its provenance parasite);
 # 2. an INTERACTIVE run on that result layer: the dialog (prefilled from the parasite) and the
 #    progress window, whose Stop the driver presses;
@@ -11,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from gi.repository import Gimp
+from gi.repository import Gimp, Gio
 
 here = Path(os.environ["NST_E2E_DIR"])
 exec(open(Path(os.environ["NST_WORKFLOW_BATCH"])).read())  # helpers; its spec lists no cases
@@ -29,17 +31,26 @@ def wait_mark(name, timeout=300):
         time.sleep(0.2)
 
 
-def interactive(image, drawables):
+def interactive(image, drawables, style=None):
     procedure = Gimp.get_pdb().lookup_procedure("plug-in-style-transfer")
     config = procedure.create_config()
     config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
     config.set_property("image", image)
     config.set_core_object_array("drawables", drawables)
+    if style is not None:
+        config.set_property("style-file", Gio.File.new_for_path(style))
     result = procedure.run(config)
     message = result.index(1) if result.length() > 1 else None
     return {"status": result.index(0).value_nick,
             "message": None if message is None else str(getattr(message, "message", message))}
 
+
+photo = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(spec["defaults_photo"]))
+display = Gimp.Display.new(photo)
+Gimp.displays_flush()
+report["defaults"] = interactive(photo, photo.get_layers(), style=spec["style"])
+mark("defaults-returned")
+display.delete()  # the image goes with its only display
 
 image, drawables, _ = case_single()  # noqa: F821  (from the workflow batch)
 Gimp.Display.new(image)

@@ -2,7 +2,9 @@
 
 Runs where GIMP is (the chroot's python3, standard library only):
 ``python3 gimp_gui_driver.py RUN_DIR``.  Takes pictures of the plug-in's dialog and
-progress window (xwd), presses Return in the dialog, Stop and then Cancel in the
+progress window (xwd): first the dialog as a new user sees it on a photo (every
+parameter at its default, the estimate shown), closed with Escape; then presses
+Return in the dialog, Stop and then Cancel in the
 progress window (keyboard mnemonics, through XTEST like a real keyboard), kills a
 plug-in in the middle of a job and presses Ctrl+Z once in the image window.
 Writes RUN_DIR/driver.json with what it did.
@@ -81,6 +83,15 @@ gimp = subprocess.Popen(
     env=env, stdout=open(run_dir / "gimp.log", "w"), stderr=subprocess.STDOUT,
 )
 try:
+    # A new user's dialog on a photo: wait until it says what the result will be and how long it takes.
+    dialog = wait_window("^Style Transfer$")
+    note(f"defaults: dialog {dialog}")
+    wait_for(lambda: any(", in about" in e["text"] for e in trace_events("estimate-shown")), "the estimate")
+    time.sleep(1.0)  # let it draw
+    shoot(dialog, "defaults-dialog.xwd")
+    press(dialog, "Escape")
+    wait_for(lambda: (run_dir / "defaults-returned").exists(), "the defaults dialog to close")
+
     for stage, keys in (("stop", "alt+s"), ("cancel", "alt+c")):
         dialog = wait_window("^Style Transfer$")
         note(f"{stage}: dialog {dialog}")
