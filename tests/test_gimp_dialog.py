@@ -53,6 +53,15 @@ def read_xwd(path: Path) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(rgb))
 
 
+def window_picture(xwd: Path, docs_name: str, min_height: int) -> None:
+    """A window the driver photographed: drawn at a real size; the README's copy when NST_WRITE_DOCS_IMAGES is set."""
+    picture = read_xwd(xwd)
+    print(f"{xwd.name}: {picture.size}")
+    assert picture.width > 200 and picture.height > min_height
+    if os.environ.get("NST_WRITE_DOCS_IMAGES"):
+        picture.save(REPO / "docs" / "images" / docs_name, optimize=True)
+
+
 def rgba(run_dir: Path, entry: dict) -> np.ndarray:
     width, height = entry["size"]
     return np.frombuffer((run_dir / "out" / entry["raw"]).read_bytes(), np.uint8).reshape(height, width, 4)
@@ -100,11 +109,7 @@ def test_dialog_offers_the_parameters_of_the_result_and_stop_keeps_the_result(gu
     # Return was pressed without touching the dialog: what ran is what the result layer's parasite offered.
     assert new["provenance"]["args"] == FIRST
     assert new["provenance"]["stopped_early"] is True
-    progress = read_xwd(run_dir / "stop-progress.xwd")
-    print(f"progress window {progress.size}")
-    assert progress.width > 200 and progress.height > 50
-    if os.environ.get("NST_WRITE_DOCS_IMAGES"):
-        progress.save(REPO / "docs" / "images" / "progress.png", optimize=True)
+    window_picture(run_dir / "stop-progress.xwd", "progress.png", min_height=50)
 
 
 def test_a_new_users_dialog_shows_every_default_and_the_estimate(gui_run):
@@ -120,11 +125,7 @@ def test_a_new_users_dialog_shows_every_default_and_the_estimate(gui_run):
     width, height = DEFAULTS_SIZE
     assert re.fullmatch(rf"Result: {width}×{height} px (at full detail|painted at \d+ px detail), in about .+ "
                         rf"\(automatic: the most that fits in .+\)", on_photo[-1]["text"]), on_photo[-1]["text"]
-    dialog = read_xwd(run_dir / "defaults-dialog.xwd")
-    print(f"dialog {dialog.size}")
-    assert dialog.width > 200 and dialog.height > 200
-    if os.environ.get("NST_WRITE_DOCS_IMAGES"):
-        dialog.save(REPO / "docs" / "images" / "dialog.png", optimize=True)
+    window_picture(run_dir / "defaults-dialog.xwd", "dialog.png", min_height=200)
 
 
 def test_every_control_has_a_mnemonic_of_its_own(gui_run):
