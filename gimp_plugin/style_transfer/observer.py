@@ -8,39 +8,38 @@ connection, the estimate, the job) and ``preview_shown(control)`` (after each
 live preview, with the progress window's controls).
 """
 
+import functools
 import importlib.util
 import os
 import sys
 
 OBSERVER_ENV = "NST_PLUGIN_OBSERVER"
-_observer = None  # the loaded module; False once we know there is none
 
 
-def _loaded():
-    global _observer
-    if _observer is None:
-        path = os.environ.get(OBSERVER_ENV)
-        _observer = False
-        if path:
-            spec = importlib.util.spec_from_file_location("nst_plugin_observer", path)
-            if spec is None or spec.loader is None:
-                raise RuntimeError(f"{OBSERVER_ENV}={path} is not a Python file")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-            _observer = module
-    return _observer or None
+@functools.cache
+def _watcher():
+    """The named watcher module, loaded once; None when none is named."""
+    path = os.environ.get(OBSERVER_ENV)
+    if not path:
+        return None
+    spec = importlib.util.spec_from_file_location("nst_plugin_observer", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"{OBSERVER_ENV}={path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def seen(event: str, layer, **facts) -> None:
     """Tell the watcher about ``event`` (``layer``: the result layer it changed, or None)."""
-    call = getattr(_loaded(), "seen", None)
+    call = getattr(_watcher(), "seen", None)
     if call is not None:
         call(event, layer, **facts)
 
 
 def preview_shown(control) -> None:
     """Let the watcher act on the progress window's controls once a live preview is shown."""
-    call = getattr(_loaded(), "preview_shown", None)
+    call = getattr(_watcher(), "preview_shown", None)
     if call is not None:
         call(control)
