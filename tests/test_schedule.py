@@ -55,4 +55,4 @@ def test_texture_tiles_are_as_short_as_their_count_allows_and_still_overlap(shap
         assert all(a[1] - b[0] >= overlap for a, b in zip(spans, spans[1:], strict=False))
     pixels = sum(t.shape[0] * t.shape[1] for t in even)
     assert pixels <= sum(t.shape[0] * t.shape[1] for t in full)
-    assert pixels <= 1.25 * h * w
+    assert pixels <= 1.3 * h * w  # tiles small enough for memory (schedule.TEXTURE_TILE_SIZE) overlap more

@@ -56,9 +56,11 @@ SCALE_FACTOR = math.sqrt(2)
 TILE_SIZE = 1024  # px: larger scales are optimized in overlapping tiles of this size
 TILE_OVERLAP = 128
 # Texture scales see only the first blocks (receptive fields of a few dozen pixels), so their tiles need less
-# overlap; a tile of 1024 + overlap splits the usual power-of-two sides without a third, mostly repeated, tile.
+# overlap.  Their size bounds the worker's memory: a texture step holds about 2 KB per tile pixel (block1's 64
+# channels and their gradients), so tiles of 1024 + overlap took a 4096 px layer's worker to 4.1 GB and tiles of
+# 768 + overlap to 3.6 GB (issue 17: at most 4), for 6% more texture work at a 2048 px detail.
 TEXTURE_TILE_OVERLAP = 64
-TEXTURE_TILE_SIZE = 1024 + TEXTURE_TILE_OVERLAP
+TEXTURE_TILE_SIZE = 768 + TEXTURE_TILE_OVERLAP
 NETWORK_MIN_SIDE = 16  # px: VGG pools four times before block5_conv1; a shorter side vanishes there (measured: 15 fails)
 ALIGN = 16  # tile corners on multiples of the deepest VGG stride, so feature grids line up
 
@@ -103,7 +105,7 @@ def _even_length(length: int, tile: int, overlap: int) -> int:
 def layout(height: int, width: int, tile: int, overlap: int, even: bool = False) -> list[Tile]:
     """Tiles covering (height, width), row by row: each ``tile`` long on both axes (the network sees as much
     context everywhere), or with ``even`` as short as the same number of tiles allows on each axis (texture
-    scales, whose receptive fields are small: a 1280 px side takes two tiles of 672, not two of 1088)."""
+    scales, whose receptive fields are small: a 1280 px side takes two tiles of 688, not two of 832)."""
     if not 0 <= overlap < tile // 2:
         raise ValueError(f"overlap {overlap} must be below half the tile size {tile}")
     tile_y, tile_x = (_even_length(height, tile, overlap), _even_length(width, tile, overlap)) if even else (tile, tile)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nst_server.engine.colour import luma
-from nst_server.engine.images import resize_to
+from nst_server.engine.images import resize_plane, resize_to
 
 DETAIL_GAIN = 0.5  # how much of the photo's finer luminance detail the enlarged result gets
 
@@ -26,9 +26,10 @@ def enlarge(result: np.ndarray, photo: np.ndarray, gain: float = DETAIL_GAIN) ->
     enlarged = resize_to(result, width, height)
     if result.shape[0] > height or not gain:
         return enlarged
-    # The photo's detail above the result's resolution: the photo less its own round trip through that size.
-    round_trip = resize_to(resize_to(photo, result.shape[1], result.shape[0]), width, height)
-    detail = luma(photo) - luma(round_trip)
-    del round_trip
-    enlarged += gain * detail[..., None]
+    # The photo's luminance detail above the result's resolution: its luminance less that luminance's round trip
+    # through that size (one plane, not the three of the photo: a 12-megapixel layer's peak memory counts).
+    detail = luma(photo)
+    detail -= resize_plane(resize_plane(detail, result.shape[1], result.shape[0]), width, height)
+    detail *= gain
+    enlarged += detail[..., None]
     return np.clip(enlarged, 0.0, 1.0, out=enlarged)

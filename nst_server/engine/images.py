@@ -101,7 +101,9 @@ def save_image_file(image: np.ndarray, path: str | Path) -> None:
 def to_uint8(image: np.ndarray) -> np.ndarray:
     import numpy as np
 
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    scaled = np.clip(image, 0.0, 1.0)
+    scaled *= 255.0
+    return np.round(scaled, out=scaled).astype(np.uint8)
 
 
 def pixels_to_array(desc: ImageDesc, buffer: bytes) -> np.ndarray:
@@ -110,8 +112,8 @@ def pixels_to_array(desc: ImageDesc, buffer: bytes) -> np.ndarray:
 
     dtype = np.uint8 if desc.bytes_per_sample == 1 else np.dtype("<f4")
     array = np.frombuffer(buffer, dtype=dtype).reshape(desc.height, desc.width, desc.channels)
-    if dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
+    if dtype == np.uint8:  # one float copy of the layer, not two (astype, then a division)
+        return np.divide(array, np.float32(255.0), dtype=np.float32)
     if not np.isfinite(array).all():
         raise BadPixels("float pixels must be finite")
     return np.clip(array, 0.0, 1.0).astype(np.float32)
@@ -122,9 +124,15 @@ def array_to_pixels(desc: ImageDesc, image: np.ndarray) -> bytes:
     import numpy as np
 
     assert image.shape == (desc.height, desc.width, desc.channels), (image.shape, desc)
-    if desc.bytes_per_sample == 1:
-        return to_uint8(image).tobytes()
-    return np.clip(image, 0.0, 1.0).astype("<f4").tobytes()
+    # In bands of rows: a 12-megapixel layer's float temporaries would otherwise add a gigabyte to the peak.
+    out = np.empty(image.shape, np.uint8 if desc.bytes_per_sample == 1 else np.dtype("<f4"))
+    for top in range(0, image.shape[0], ENCODE_BAND_ROWS):
+        band = image[top:top + ENCODE_BAND_ROWS]
+        out[top:top + ENCODE_BAND_ROWS] = to_uint8(band) if desc.bytes_per_sample == 1 else np.clip(band, 0.0, 1.0)
+    return out.tobytes()
+
+
+ENCODE_BAND_ROWS = 256
 
 
 def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -133,8 +141,14 @@ def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
     if image.shape[:2] == (height, width):
         return image
-    channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32)).resize((width, height), Image.LANCZOS))
-        for c in range(image.shape[2])
-    ]
-    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0)
+    out = np.empty((height, width, image.shape[2]), np.float32)  # filled channel by channel: no stacked copy
+    for c in range(image.shape[2]):
+        out[..., c] = resize_plane(image[..., c], width, height)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def resize_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize (H, W) float to exactly width x height (Lanczos), unclipped."""
+    import numpy as np
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32)).resize((width, height), Image.LANCZOS))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from nst_server.engine.engine import ProgressCallback, StyleTransferEngine
 
 PREVIEW_INTERVAL_S = 2.0
+PREVIEW_SHARE = 0.05  # of the worker's time at most, for previews
 
 
 @dataclass
@@ -66,8 +67,9 @@ def run(engine: StyleTransferEngine, request: messages.JobRequest, progress: Pro
     result = engine.stylize(decoded.content[..., :3], decoded.styles, request.params,
                             style_weights=decoded.style_weights, progress=progress)
     result = enlarge(result, decoded.content[..., :3])
-    if desc.channels == 4:
-        result = np.concatenate([result, decoded.content[..., 3:]], axis=-1)
+    if desc.channels == 4:  # the colours written over the layer's own, beside its alpha: no second RGBA copy
+        decoded.content[..., :3] = result
+        result = decoded.content
     return images.array_to_pixels(desc, result)
 
 
@@ -95,9 +97,10 @@ def reporter(conn: Connection, cancel: Any, finish: Any, request: messages.JobRe
     from nst_server.engine.engine import Cancelled, FinishNow
 
     last = last_preview = time.monotonic()
+    preview_gap = PREVIEW_INTERVAL_S
 
     def progress(p) -> None:
-        nonlocal last, last_preview
+        nonlocal last, last_preview, preview_gap
         if cancel.is_set():
             raise Cancelled()
         if finish.is_set():
@@ -106,9 +109,12 @@ def reporter(conn: Connection, cancel: Any, finish: Any, request: messages.JobRe
         if p.step == p.total or now - last >= interval:
             last = now
             preview = None
-            if p.current is not None and request.preview_long_side and now - last_preview >= PREVIEW_INTERVAL_S:
-                last_preview = now
+            if p.current is not None and request.preview_long_side and now - last_preview >= preview_gap:
                 preview = make_preview(p.current(), request.preview_long_side, request.content)
+                last_preview = time.monotonic()
+                # A preview of a 12-megapixel layer takes a good part of a second: spaced so that previews
+                # cost at most PREVIEW_SHARE of the run, however large the layer.
+                preview_gap = max(PREVIEW_INTERVAL_S, (last_preview - now) / PREVIEW_SHARE)
             conn.send(messages.StepDone(request.job, p.step, p.total, p.loss, p.elapsed, preview))
 
     return progress
