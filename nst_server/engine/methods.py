@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,7 +18,7 @@ import tensorflow as tf
 
 from nst_server.client import schedule
 from nst_server.client.params import StyleParams
-from nst_server.engine import colour, losses, tiles
+from nst_server.engine import colour, losses, texture, tiles
 from nst_server.engine.features import FeatureExtractor, resize_long_side, resize_to_shape
 from nst_server.engine.progress import FinishNow, Progress, ProgressCallback
 from nst_server.engine.steps import CompiledSteps, compiled_steps
@@ -153,6 +154,7 @@ class MultiscaleMethod:
     texture_content_layers: tuple[str, ...] = ("block1_conv2",)
     texture_content_weight: float = 1.0
     texture_jitter: int = 4
+    texture_style_blur: float = texture.STYLE_BLUR  # px: the painting's file pixels, softened (texture.py says why)
 
     def objective(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                   style_weight: float) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -232,6 +234,10 @@ class MultiscaleMethod:
     def stylize(self, engine: FeatureNetworks, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                 params: StyleParams, progress: ProgressCallback) -> np.ndarray:
         original = content
+        scales = schedule.plan(*content.shape[:2], params.size, params.preset, params.steps, self.tile_size,
+                               self.tile_overlap)
+        if content.shape[0] * content.shape[1] > scales[-1].shape[0] * scales[-1].shape[1]:
+            content = resize_to_shape(content, scales[-1].shape)  # no scale sees more: recolour no more than this
         if params.preserve_colors == "luminance":
             content = colour.luminance(content)
             styles = [(colour.luminance(s), w) for s, w in styles]
@@ -241,8 +247,6 @@ class MultiscaleMethod:
             # The painting's palette, as much as the strength asks (none at 0, all of self.palette from 50 on).
             amount = self.palette * min(1.0, params.strength / 50)
             content = (1 - amount) * content + amount * colour.recolour(content, *colour.palette(styles))
-        scales = schedule.plan(*content.shape[:2], params.size, params.preset, params.steps, self.tile_size,
-                               self.tile_overlap)
         extractor = self.extractor(engine, params.backbone, params.precision)
         texture = (self.texture_extractor(engine, params.backbone, params.precision)
                    if any(scale.texture for scale in scales) else None)
@@ -257,7 +261,7 @@ class MultiscaleMethod:
             amount = self.palette_finish * min(1.0, params.strength / 50)
             result = (1 - amount) * result + amount * colour.transfer_palette(result, styles)
         if scales[-1].size != params.size:
-            result = resize_to_shape(result, schedule.long_side_shape(*content.shape[:2], params.size))
+            result = resize_to_shape(result, schedule.long_side_shape(*original.shape[:2], params.size))
         if params.preserve_colors == "luminance":
             result = colour.with_chroma_of(result, resize_to_shape(original, result.shape[:2]))
         return result
@@ -287,7 +291,7 @@ class MultiscaleMethod:
                     target = content_k
                 else:
                     previous, image = image, resize_to_shape(image, scale.shape)
-                    target = self._texture_target(image, content_k, previous.shape[:2]) if scale.texture else content_k
+                    target = texture.target(image, content_k, previous.shape[:2]) if scale.texture else content_k
                 if scale.texture:
                     if texture_extractor is None:
                         raise ValueError("a texture scale needs the texture extractor")
@@ -297,8 +301,9 @@ class MultiscaleMethod:
                 else:
                     ex, layer_weights, content_weight = extractor, None, None
                     compiled = compiled_steps(ex, self.style_loss, len(styles))
-                style_targets = [cache.get(ex, self.style_loss, s, key, self._style_side(scale, s, style_scale),
-                                           resize_long_side) for (s, _), key in zip(styles, style_keys, strict=True)]
+                resize = partial(texture.painting, blur=self.texture_style_blur) if scale.texture else resize_long_side
+                style_targets = [cache.get(ex, self.style_loss, s, key, self._style_side(scale, s, style_scale), resize)
+                                 for (s, _), key in zip(styles, style_keys, strict=True)]
                 style_w = self.style_term_weights(style_targets, blend, style_weight, layer_weights)
                 targets_of, content_rms = self._content_targets(compiled, target, scale.tiles)
                 content_w = self.content_term_weights(content_rms, content_weight)
@@ -325,13 +330,6 @@ class MultiscaleMethod:
             return side
         # Never below the finest whole-network scale's side, whose size validation has checked the network takes.
         return max(min(side, max(style.shape[:2])), schedule.style_side(schedule.STRUCTURE_SIZE, style_scale))
-
-    @staticmethod
-    def _texture_target(start: np.ndarray, content: np.ndarray, previous_shape: tuple[int, int]) -> np.ndarray:
-        """What a texture scale keeps: the stylized image so far (the start, enlarged from the previous scale) with
-        the photo's detail that the previous scale could not hold (the band between the two sizes) added."""
-        band = content - resize_to_shape(resize_to_shape(content, previous_shape), content.shape[:2])
-        return np.clip(start + band, 0.0, 1.0)
 
     @staticmethod
     def _start(content: np.ndarray, styles: list[tuple[np.ndarray, float]], amount: float, seed: int) -> np.ndarray:
