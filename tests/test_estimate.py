@@ -113,7 +113,7 @@ def test_balanced_gives_a_large_layer_half_its_long_side_in_a_few_512_px_runs():
                  / estimate.estimate_seconds(slow, height, width, 512, "balanced"))
         print(f"{width}x{height}: detail {size} px, {ratio:.2f}x a 512 px run")
         assert size >= max(height, width) / 2 and ratio <= 3.5
-        assert estimate.auto_detail(slow, height, width, "high") > size
+        assert estimate.auto_detail(slow, height, width, "high") > size or size == max(height, width)
 
 
 def test_time_words_are_rounded_as_a_person_says_them():

@@ -43,11 +43,14 @@ class Preset:
 # Above ``reference`` a step costs in proportion to the pixels, so steps fall with the area
 # (falloff 2): each larger scale then costs about the same and the run grows with the number of
 # scales, not with the layer's area.  high keeps more steps at the fine scales (falloff 1.5).
+# Texture scales at balanced take 8 steps: on a 4096 px layer at 2048 px detail, 12 took 3.54x a 512 px run's
+# time and 8 took 2.70x for the same effective detail (1572 and 1541 px) and look at 512 px (style 0.91x and 0.90x,
+# content 1.21x and 1.18x the 512 px run's; bench/detail.py's measures).
 # balanced at 100/20 rather than 60/10: 1.8x the time at 512 px for a style distance 0.50 -> 0.40 on
 # starry_scale2 and 0.63 -> 0.46 on seated, still well inside its time target at 1024 px.
 PRESETS: dict[str, Preset] = {
     "preview": Preset(32, reference=181, falloff=2.0, finest_fraction=0.5, min_steps=8, texture_steps=6),
-    "balanced": Preset(100, reference=181, falloff=2.0, min_steps=20, texture_steps=12),
+    "balanced": Preset(100, reference=181, falloff=2.0, min_steps=20, texture_steps=8),
     "high": Preset(150, reference=181, falloff=1.5, min_steps=30, texture_steps=24),
 }
 COARSEST = 128  # px, long side of the first scale
