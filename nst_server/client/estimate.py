@@ -44,12 +44,24 @@ def seconds_per_megapixel_step(speed: dict[str, Any], precision: str = "auto", t
     return float(texture_timings[chosen]) if texture_timings else TEXTURE_COST * float(timings[chosen])
 
 
+# What the steps' measured speed leaves out, fitted on real jobs through a real server with previews at the
+# layer's size (docs/measure_estimate.py, 2 cores, balanced: a 512 px layer, and 2400 and 4096 px layers at 2304 px
+# detail, which the bare steps' work underestimated by 19%, 16% and 21%).  Checked on other layers the same way:
+# a 1024 px one +10.8%, 3200x2400 at 2368 px detail +9.4%, 4096x3072 at 2560 px +10.6% (the probe itself varies
+# by about 10% between server starts on this machine):
+STEP_OVERHEAD = 1.15  # a job's steps against the probe's fastest one: progress, previews, tiles' content passes
+LAYER_COST = 0.7  # texture megapixel-steps per megapixel of the layer: decoding, enlarging, encoding, transfers
+
+
 def estimate_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int = 0,
                      precision: str = "auto") -> float:
-    """Seconds a multiscale job on a ``height`` x ``width`` layer at long side ``size`` takes at most."""
+    """Seconds a multiscale job on a ``height`` x ``width`` layer at long side ``size`` takes, from its send to
+    its result."""
     scales = schedule.plan(height, width, size, preset, steps)
-    return sum(seconds_per_megapixel_step(speed, precision, texture) * schedule.megapixel_steps(scales, texture)
+    work = sum(seconds_per_megapixel_step(speed, precision, texture) * schedule.megapixel_steps(scales, texture)
                for texture in (False, True))
+    layer = LAYER_COST * height * width / 1e6 * seconds_per_megapixel_step(speed, precision, texture=True)
+    return STEP_OVERHEAD * work + layer
 
 
 def budget_seconds(speed: dict[str, Any], height: int, width: int, preset: str, steps: int = 0,
