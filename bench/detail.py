@@ -81,14 +81,22 @@ def _ar_member(archive: bytes, prefix: str) -> bytes:
     raise SystemExit(f"no {prefix} in the package")
 
 
+def crop_at(image: np.ndarray, cy: float, cx: float, side: int = CROP) -> np.ndarray:
+    """A 100% crop, ``side`` px square, centred at fractions (cy, cx) of the image (kept inside it)."""
+    h, w = image.shape[:2]
+    y0, x0 = min(max(0, int(cy * h) - side // 2), h - side), min(max(0, int(cx * w) - side // 2), w - side)
+    return image[y0:y0 + side, x0:x0 + side]
+
+
+CROP_CENTRES = ((0.5, 0.5), (0.33, 0.25))  # the centre and a third of the way in
+
+
 def crops(before: np.ndarray, after: np.ndarray, path: Path) -> None:
-    """Two 100% crops of each (the centre and a third of the way in), baseline left, result right."""
-    h, w = after.shape[:2]
+    """Two 100% crops of each, baseline left, result right."""
     rows = []
-    for cy, cx in ((0.5, 0.5), (0.33, 0.25)):
-        y0, x0 = min(max(0, int(cy * h) - CROP // 2), h - CROP), min(max(0, int(cx * w) - CROP // 2), w - CROP)
+    for cy, cx in CROP_CENTRES:
         gap = np.ones((CROP, 8, 3), np.float32)
-        rows.append(np.concatenate([before[y0:y0 + CROP, x0:x0 + CROP], gap, after[y0:y0 + CROP, x0:x0 + CROP]], 1))
+        rows.append(np.concatenate([crop_at(before, cy, cx), gap, crop_at(after, cy, cx)], 1))
         rows.append(np.ones((8, rows[-1].shape[1], 3), np.float32))
     path.parent.mkdir(parents=True, exist_ok=True)
     to_pil(np.concatenate(rows[:-1], 0)).save(path)

@@ -8,7 +8,8 @@ engine measures at start-up, then sends one job per preset and size (a shared
 photo, 4:3, at that long side) the way the plug-in does, and with --layers one job per layer long side at
 automatic detail (what the dialog's detail 0 chooses from the server's speed), and prints a table:
 the estimate (nst_server/estimate.py, what the dialog shows) next to the time from
-sending the job to its result.  Timing does not depend on the weights' values, so
+sending the job to its result, and the peak resident memory of the server's processes
+(the socket process and its engine worker, Linux's VmHWM) after each job.  Timing does not depend on the weights' values, so
 without --weights the tests' seeded VGG19 file is written and used.
 """
 
@@ -29,7 +30,7 @@ from PIL import Image  # noqa: E402
 
 from nst_server.client import estimate, protocol, server_speed  # noqa: E402
 from tests.conftest import shared_image  # noqa: E402
-from tests.support.servers import ServerProcess  # noqa: E402
+from tests.support.servers import ServerProcess, proc_status_kb  # noqa: E402
 
 
 def photo(long_side: int) -> tuple[protocol.ImageDesc, bytes]:
@@ -46,6 +47,12 @@ def style() -> protocol.StyleImage:
         out = io.BytesIO()
         img.save(out, "PNG")
     return protocol.StyleImage("starry_night.png", out.getvalue())
+
+
+def peak_memory_gb(pid: int) -> tuple[float, float]:
+    """The peak resident memory (GB) of the socket process and of its children (the engine worker), each."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return proc_status_kb(pid, "VmHWM") * 1024 / 1e9, sum(proc_status_kb(int(c), "VmHWM") for c in children) * 1024 / 1e9
 
 
 def main() -> int:
@@ -78,20 +85,24 @@ def main() -> int:
                 guess = estimate.estimate_seconds(speed, desc.height, desc.width, size, preset)
                 started = time.monotonic()
                 conn.stylize(pixels, desc, [painting], {"preset": preset, "size": size, "seed": 1},
-                             silence_timeout=60.0)
+                             silence_timeout=60.0, preview_long_side=max(desc.width, desc.height))  # as the plug-in
                 real = time.monotonic() - started
                 rows.append({"preset": preset, "layer": f"{desc.width}x{desc.height}", "size": size,
                              "automatic": automatic, "estimate_s": round(guess, 1), "real_s": round(real, 1),
-                             "error_percent": round(100 * (guess - real) / real, 1)})
+                             "error_percent": round(100 * (guess - real) / real, 1),
+                             **dict(zip(("socket_peak_gb", "worker_peak_gb"),
+                                        (round(gb, 2) for gb in peak_memory_gb(server.process.pid)), strict=True))})
                 print(json.dumps(rows[-1]), flush=True)
         conn.close()
     finally:
         server.stop()
-    print("\n| quality | layer | detail | estimate | real | error |\n|---|---|---|---|---|---|")
+    print("\n| quality | layer | detail | estimate | real | error | peak memory: socket process, worker |\n"
+          "|---|---|---|---|---|---|---|")
     for row in rows:
         how = " (automatic)" if row["automatic"] else ""
         print(f"| {row['preset']} | {row['layer']} | {row['size']} px{how} | {row['estimate_s']:.1f} s | "
-              f"{row['real_s']:.1f} s | {row['error_percent']:+.1f}% |")
+              f"{row['real_s']:.1f} s | {row['error_percent']:+.1f}% | "
+              f"{row['socket_peak_gb']:.2f} GB, {row['worker_peak_gb']:.2f} GB |")
     if args.json:
         Path(args.json).write_text(json.dumps({"speed": speed, "rows": rows}, indent=1))
     return 0
