@@ -234,10 +234,6 @@ class MultiscaleMethod:
     def stylize(self, engine: FeatureNetworks, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                 params: StyleParams, progress: ProgressCallback) -> np.ndarray:
         original = content
-        scales = schedule.plan(*content.shape[:2], params.size, params.preset, params.steps, self.tile_size,
-                               self.tile_overlap)
-        if content.shape[0] * content.shape[1] > scales[-1].shape[0] * scales[-1].shape[1]:
-            content = resize_to_shape(content, scales[-1].shape)  # no scale sees more: recolour no more than this
         if params.preserve_colors == "luminance":
             content = colour.luminance(content)
             styles = [(colour.luminance(s), w) for s, w in styles]
@@ -247,6 +243,8 @@ class MultiscaleMethod:
             # The painting's palette, as much as the strength asks (none at 0, all of self.palette from 50 on).
             amount = self.palette * min(1.0, params.strength / 50)
             content = (1 - amount) * content + amount * colour.recolour(content, *colour.palette(styles))
+        scales = schedule.plan(*content.shape[:2], params.size, params.preset, params.steps, self.tile_size,
+                               self.tile_overlap)
         extractor = self.extractor(engine, params.backbone, params.precision)
         texture = (self.texture_extractor(engine, params.backbone, params.precision)
                    if any(scale.texture for scale in scales) else None)
