@@ -8,10 +8,11 @@ from scipy.ndimage import gaussian_filter
 
 from nst_server.engine.features import resize_long_side, resize_to_shape
 
-# Texture scales see the painting near its file's own pixels, which carry JPEG's 8x8 blocks: the first blocks'
-# statistics take them for texture and paint them over the whole layer as a woven grid of 8 px cells (seen at 100%
-# with Starry Night, a quality-75 JPEG).  A Gaussian blur of 0.8 px removed the grid and left brush strokes; a copy
-# 0.7x smaller still showed it.
+# Texture scales see the painting near its file's own pixels, where a JPEG's compression ripples outweigh the paint:
+# the first blocks' statistics took them for texture and wove them over the whole layer as a grid of 8 px cells (seen
+# at 100% with Starry Night, a quality-75 JPEG; its block seams are no stronger than its other edges, so it is the
+# ripple inside the blocks).  A Gaussian blur of 0.8 px removed the grid and left brush strokes; a copy 0.7x smaller
+# still showed it.
 STYLE_BLUR = 0.8  # px, Gaussian sigma
 
 
