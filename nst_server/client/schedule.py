@@ -60,8 +60,9 @@ TILE_SIZE = 1024  # px: larger scales are optimized in overlapping tiles of this
 TILE_OVERLAP = 128
 # Texture scales see only the first blocks (receptive fields of a few dozen pixels), so their tiles need less
 # overlap.  Their size bounds the worker's memory: a texture step holds about 2 KB per tile pixel (block1's 64
-# channels and their gradients), so tiles of 1024 + overlap took a 4096 px layer's worker to 4.1 GB and tiles of
-# 768 + overlap to 3.6 GB (issue 17: at most 4), for 6% more texture work at a 2048 px detail.
+# channels and their gradients): a 4096 px layer at 2048 px detail, float32, peaked at 3.73 GB in one process with
+# tiles of 1024 + overlap and at 3.14 GB with 768 + overlap (issue 17: at most 4 GB for the server), for 6% more
+# texture work.
 TEXTURE_TILE_OVERLAP = 64
 TEXTURE_TILE_SIZE = 768 + TEXTURE_TILE_OVERLAP
 NETWORK_MIN_SIDE = 16  # px: VGG pools four times before block5_conv1; a shorter side vanishes there (measured: 15 fails)

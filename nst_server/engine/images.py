@@ -119,6 +119,9 @@ def pixels_to_array(desc: ImageDesc, buffer: bytes) -> np.ndarray:
     return np.clip(array, 0.0, 1.0).astype(np.float32)
 
 
+ENCODE_BAND_ROWS = 256  # rows encoded at a time (array_to_pixels)
+
+
 def array_to_pixels(desc: ImageDesc, image: np.ndarray) -> bytes:
     """(H, W, C) float in [0, 1] -> a raw buffer in ``desc``'s format."""
     import numpy as np
@@ -130,9 +133,6 @@ def array_to_pixels(desc: ImageDesc, image: np.ndarray) -> bytes:
         band = image[top:top + ENCODE_BAND_ROWS]
         out[top:top + ENCODE_BAND_ROWS] = to_uint8(band) if desc.bytes_per_sample == 1 else np.clip(band, 0.0, 1.0)
     return out.tobytes()
-
-
-ENCODE_BAND_ROWS = 256
 
 
 def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
