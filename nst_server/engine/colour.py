@@ -45,16 +45,40 @@ def _sqrtm(m: np.ndarray, inverse: bool = False) -> np.ndarray:
     return (vecs * vals) @ vecs.T
 
 
-def recolour(source: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """Recolour ``source`` so that its colour mean and covariance become ``mean`` and ``cov`` (linear map)."""
-    src = source.reshape(-1, 3).astype(np.float64)
-    mu_s = src.mean(0)
-    # One pixel has no spread: np.cov divides by n - 1 and gives NaN (then LinAlgError), so its covariance is 0.
-    cov_s = (np.cov(src, rowvar=False) if len(src) > 1 else np.zeros((3, 3))) + 1e-5 * np.eye(3)
+RECOLOUR_BAND_PIXELS = 1 << 20  # pixels recoloured at a time: float64 copies of a whole 12 MP layer cost ~1 GB
+
+
+def _bands(pixels: np.ndarray) -> range:
+    return range(0, len(pixels), RECOLOUR_BAND_PIXELS)
+
+
+def _moments(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (3,) and sample covariance (3, 3) of (N, 3) pixels, accumulated band by band in float64."""
+    count = len(pixels)
+    total, outer = np.zeros(3), np.zeros((3, 3))
+    for start in _bands(pixels):
+        band = pixels[start:start + RECOLOUR_BAND_PIXELS].astype(np.float64)
+        total += band.sum(0)
+        outer += band.T @ band
+    mean = total / count
+    # One pixel has no spread (n - 1 = 0): its covariance is 0, not NaN.
+    cov = (outer - count * np.outer(mean, mean)) / (count - 1) if count > 1 else np.zeros((3, 3))
+    return mean, cov
+
+
+def recolour(source: np.ndarray, mean: np.ndarray, cov: np.ndarray, amount: float = 1.0) -> np.ndarray:
+    """``source`` blended by ``amount`` toward itself recoloured so that its colour mean and covariance become
+    ``mean`` and ``cov`` (a linear map); computed in bands, so a large layer costs one float32 copy."""
+    pixels = source.reshape(-1, 3)
+    mu_s, cov_s = _moments(pixels)
     # Map through the symmetric square roots: x -> cov^1/2 cov_s^-1/2 (x - mu_s) + mean.
-    transform = _sqrtm(cov + 1e-5 * np.eye(3)) @ _sqrtm(cov_s, inverse=True)
-    out = (src - mu_s) @ transform.T + mean
-    return np.clip(out, 0.0, 1.0).reshape(source.shape).astype(np.float32)
+    transform = _sqrtm(cov + 1e-5 * np.eye(3)) @ _sqrtm(cov_s + 1e-5 * np.eye(3), inverse=True)
+    out = np.empty(pixels.shape, np.float32)
+    for start in _bands(pixels):
+        band = pixels[start:start + RECOLOUR_BAND_PIXELS].astype(np.float64)
+        mapped = np.clip((band - mu_s) @ transform.T + mean, 0.0, 1.0)
+        out[start:start + RECOLOUR_BAND_PIXELS] = (1 - amount) * band + amount * mapped
+    return out.reshape(source.shape)
 
 
 def palette_noise(shape: tuple[int, ...], mean: np.ndarray, cov: np.ndarray, seed: int) -> np.ndarray:

@@ -242,7 +242,7 @@ class MultiscaleMethod:
         elif self.palette and params.strength:
             # The painting's palette, as much as the strength asks (none at 0, all of self.palette from 50 on).
             amount = self.palette * min(1.0, params.strength / 50)
-            content = (1 - amount) * content + amount * colour.recolour(content, *colour.palette(styles))
+            content = colour.recolour(content, *colour.palette(styles), amount=amount)
         scales = schedule.plan(*content.shape[:2], params.size, params.preset, params.steps, self.tile_size,
                                self.tile_overlap)
         extractor = self.extractor(engine, params.backbone, params.precision)
