@@ -116,8 +116,8 @@ def run_pair(engine: Any, backbone: str, judge: Judge, pair: AnchorPair, content
                            "photo": measure(images.content), "anchor": measure(images.anchor)}
     ours = {}
     for preset in presets:
-        run = stylize_timed(engine, content_full, style_full, backbone=backbone, size=size, preset=preset,
-                            style_scale=pair.style_scale)
+        run = stylize_timed(engine, content_full, style_full, StyleParams(backbone=backbone, size=size, preset=preset,
+                                                                          style_scale=pair.style_scale))
         ours[preset] = resize_to_shape(run.image, images.content.shape[:2])  # the same shape already; never judge unequal
         d = measure(ours[preset])
         row[preset] = {**d, "wall_s": round(run.seconds, 1), "steps_run": run.steps_run,
@@ -236,7 +236,7 @@ def timing(content: np.ndarray, style: np.ndarray, runs: list[str], seed_size: i
                               "seed_step_s": round(seed_s, 3), "reference_seed_step_s": REFERENCE_SEED_STEP_S, "runs": {}}
     for name in runs:
         preset, size = name.split("@")
-        run = stylize_timed(engine, content, style, backbone="vgg19", size=int(size), preset=preset)
+        run = stylize_timed(engine, content, style, StyleParams(backbone="vgg19", size=int(size), preset=preset))
         entry: dict[str, Any] = {"seconds": round(run.seconds, 1), "seed_steps": round(run.seconds / seed_s, 1),
                                  "steps_run": run.steps_run, "steps_planned": run.steps_planned}
         if name in TIME_TARGETS_S and seed_size == SEED_SIZE:
