@@ -186,7 +186,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("make", help="panels and the key")
-    m.add_argument("--results", type=Path, help="folder with our results as <pair>.png (default: stylize now)")
+    m.add_argument("--results", type=lambda p: Path(p).resolve(),  # not against the shared images' folder
+                   help="folder with our results as <pair>.png (default: stylize now)")
     m.add_argument("--seed", type=int, default=16, help="shuffles the panels and the sides")
     s = sub.add_parser("score", help="score answers against the key")
     s.add_argument("answers", nargs="+", type=Path)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from nst_server.client.params import StyleParams
-from nst_server.engine import losses
+from nst_server.engine import colour, losses
 from nst_server.engine.engine import METHODS, Cancelled, resize_long_side
 from tests.conftest import load_rgb
 
@@ -40,6 +40,32 @@ def test_losses_vanish_at_their_targets_and_grow_away_from_them():
     assert float(losses.total_variation_loss(flat, 30.0)) == 0.0
     # 3 row boundaries x 4 columns x 3 channels, each a step of 1.
     assert float(losses.total_variation_loss(stripes, 1.0)) == pytest.approx(36.0)
+
+
+def test_the_colour_distance_is_the_sorted_sliced_distance_and_its_descent_takes_on_the_paintings_colours(
+        content, style):
+    """The histogram-ranked distance equals the sorted one (to the bins' resolution), and following its gradient
+    alone carries the photo's colours onto the painting's distribution, far beyond a mean and covariance."""
+    directions = tf.math.l2_normalize(tf.random.stateless_normal((3, 8), seed=(3, 4)), axis=0)
+    image, painting = tf.constant(content[None]), tf.constant(style.reshape(-1, 3))
+    ours = np.sort(content.reshape(-1, 3) @ directions.numpy(), axis=0)
+    theirs = np.sort(style.reshape(-1, 3) @ directions.numpy(), axis=0)
+    ranks = ((np.arange(len(ours)) + 0.5) * len(theirs) / len(ours)).astype(int)
+    sorted_distance = float(np.mean((ours - theirs[ranks]) ** 2))
+    start = float(losses.sliced_colour_distance(image, painting, directions))
+    assert start == pytest.approx(sorted_distance, rel=0.05)
+    x = tf.Variable(image)
+    for step in range(60):
+        turn = tf.math.l2_normalize(tf.random.stateless_normal((3, 8), seed=(step, 5)), axis=0)
+        with tf.GradientTape() as tape:
+            loss = losses.sliced_colour_distance(x, painting, turn)
+        x.assign(x - 0.5 * len(content.reshape(-1, 3)) * 8 / 2 * tape.gradient(loss, x))  # half-way to the aim
+    descended = float(losses.sliced_colour_distance(x, painting, directions))
+    linear = colour.recolour(content, *colour.palette([(style, 1.0)]))  # the painting's mean and covariance only
+    matched = float(losses.sliced_colour_distance(tf.constant(linear[None]), painting, directions))
+    print(f"sliced colour distance: photo {start:.4f}, mean and covariance matched {matched:.4f}, descended "
+          f"{descended:.4f}")
+    assert descended < 0.05 * start and descended < 0.5 * matched
 
 
 def test_one_optimization_step_lowers_the_seed_objective(trained_engine, content, style):

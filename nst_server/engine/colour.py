@@ -81,6 +81,14 @@ def recolour(source: np.ndarray, mean: np.ndarray, cov: np.ndarray, amount: floa
     return out.reshape(source.shape)
 
 
+def samples(image: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """(count, 3) float32 pixels of ``image`` drawn at random (the same for the same seed), or all when fewer."""
+    pixels = image.reshape(-1, 3)
+    if len(pixels) <= count:
+        return pixels.astype(np.float32)
+    return pixels[np.random.default_rng(seed).choice(len(pixels), count, replace=False)].astype(np.float32)
+
+
 def palette_noise(shape: tuple[int, ...], mean: np.ndarray, cov: np.ndarray, seed: int) -> np.ndarray:
     """Gaussian noise of ``shape`` (..., 3) whose colours have this mean and covariance (not clipped)."""
     return np.random.default_rng(seed).standard_normal(shape) @ _sqrtm(cov).T + mean
@@ -89,57 +97,3 @@ def palette_noise(shape: tuple[int, ...], mean: np.ndarray, cov: np.ndarray, see
 def match_colours(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Recolour ``source`` so that its colour mean and covariance match ``reference``'s (linear map)."""
     return recolour(source, *palette([(reference, 1.0)]))
-
-
-# --- The painting's palette, as a distribution ---
-# A linear map (recolour) matches only the colours' mean and covariance: a photo's outlier colour (a red tower in a
-# blue scene) lands on a colour the painting never had.  Pitié et al.'s iterative distribution transfer matches the
-# whole 3-D colour distribution instead: along the axes of a few random rotations in turn, each colour's rank among
-# the photo's is mapped to the painting's colour of the same rank.  It is computed on samples and kept as a lookup
-# table over the colour cube, so that a layer of any size is recoloured in one pass.
-TRANSFER_ROTATIONS = 12
-TRANSFER_SAMPLES = 1 << 16
-TRANSFER_QUANTILES = 256
-LUT_SIDE = 33  # grid points per axis of the colour cube
-
-
-def _samples(image: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    pixels = image.reshape(-1, 3).astype(np.float64)
-    return pixels[rng.choice(len(pixels), count, replace=len(pixels) < count)] if len(pixels) != count else pixels
-
-
-def distribution_lut(source: np.ndarray, references: list[tuple[np.ndarray, float]], seed: int = 0) -> np.ndarray:
-    """(LUT_SIDE, LUT_SIDE, LUT_SIDE, 3): where each RGB colour of the cube goes when ``source``'s colour
-    distribution is carried onto the references' (blended by weight)."""
-    rng = np.random.default_rng(seed)
-    total = sum(w for _, w in references)
-    target = np.concatenate([_samples(image, max(1, round(TRANSFER_SAMPLES * w / total)), rng)
-                             for image, w in references if w > 0])
-    moving = _samples(source, TRANSFER_SAMPLES, rng)
-    axis = np.linspace(0.0, 1.0, LUT_SIDE)
-    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-    levels = np.linspace(0.0, 1.0, TRANSFER_QUANTILES)
-    for _ in range(TRANSFER_ROTATIONS):
-        rotation, _r = np.linalg.qr(rng.standard_normal((3, 3)))
-        moved, aimed, on_grid = moving @ rotation, target @ rotation, grid @ rotation
-        for k in range(3):
-            src_q, dst_q = np.quantile(moved[:, k], levels), np.quantile(aimed[:, k], levels)
-            src_q = np.maximum.accumulate(src_q + np.arange(len(levels)) * 1e-9)  # strictly rising for np.interp
-            moved[:, k] = np.interp(moved[:, k], src_q, dst_q)
-            on_grid[:, k] = np.interp(on_grid[:, k], src_q, dst_q)
-        moving, grid = moved @ rotation.T, on_grid @ rotation.T
-    return np.clip(grid, 0.0, 1.0).reshape(LUT_SIDE, LUT_SIDE, LUT_SIDE, 3).astype(np.float32)
-
-
-def apply_lut(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """``image`` (H, W, 3) through a colour lookup table, trilinearly."""
-    from scipy.ndimage import map_coordinates
-
-    coords = np.clip(image.reshape(-1, 3), 0.0, 1.0).T * (lut.shape[0] - 1)
-    out = np.stack([map_coordinates(lut[..., c], coords, order=1, mode="nearest") for c in range(3)], -1)
-    return out.reshape(image.shape).astype(np.float32)
-
-
-def transfer_palette(source: np.ndarray, references: list[tuple[np.ndarray, float]], seed: int = 0) -> np.ndarray:
-    """``source`` recoloured so that its colours follow the references' colour distribution."""
-    return apply_lut(source, distribution_lut(source, references, seed))

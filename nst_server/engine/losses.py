@@ -55,6 +55,38 @@ def weighted_gram_loss(grams: list[tf.Tensor], targets: list[tf.Tensor], weights
     return tf.add_n([weights[i, 1] * mean_squared_error(g, t) for i, (g, t) in enumerate(zip(grams, targets, strict=True))])
 
 
+COLOUR_BINS = 256  # histogram bins along each direction, for the ranks of the image's colours
+
+
+def sliced_colour_distance(image: tf.Tensor, palette: tf.Tensor, directions: tf.Tensor) -> tf.Tensor:
+    """Sliced Wasserstein-2 distance (squared) between the pixel colours of a (1, H, W, 3) image and a painting's
+    colours (M, 3), along each of ``directions`` (3, K).  Unlike a mean and covariance it holds the whole
+    distribution, so colours the painting never had cost something however the run reaches its statistics.
+
+    Each pixel's projection is pulled toward the painting's projection of the same rank (Risser et al. 2017's
+    histogram matching, per direction): the rank is read from a histogram of the image's projections, not a sort,
+    which on a CPU cost 40% of a step at 512 px (the painting's few samples are sorted)."""
+    ours = tf.transpose(tf.reshape(image, (-1, 3)) @ directions)  # (K, N)
+    theirs = tf.sort(tf.transpose(palette @ directions), axis=-1)  # (K, M)
+    k, n, m = tf.shape(ours)[0], tf.shape(ours)[1], tf.shape(theirs)[1]
+    low = tf.reduce_min(ours, axis=1, keepdims=True)
+    span = tf.maximum(tf.reduce_max(ours, axis=1, keepdims=True) - low, 1e-6)
+    position = tf.stop_gradient((ours - low) / span * COLOUR_BINS)
+    bins = tf.clip_by_value(tf.cast(position, tf.int32), 0, COLOUR_BINS - 1)
+    counts = tf.reshape(tf.math.bincount(tf.reshape(bins + tf.range(k)[:, None] * COLOUR_BINS, [-1]),
+                                         minlength=k * COLOUR_BINS, maxlength=k * COLOUR_BINS, dtype=tf.float32),
+                        (k, COLOUR_BINS)) / tf.cast(n, tf.float32)
+    below = tf.math.cumsum(counts, axis=1, exclusive=True)
+    rank = (tf.gather(below, bins, batch_dims=1)
+            + (position - tf.cast(bins, tf.float32)) * tf.gather(counts, bins, batch_dims=1))  # in [0, 1]
+    at = tf.clip_by_value(rank * tf.cast(m - 1, tf.float32), 0.0, tf.cast(m - 1, tf.float32))
+    first = tf.cast(tf.floor(at), tf.int32)
+    second = tf.minimum(first + 1, m - 1)
+    share = at - tf.cast(first, tf.float32)
+    aim = tf.gather(theirs, first, batch_dims=1) * (1 - share) + tf.gather(theirs, second, batch_dims=1) * share
+    return mean_squared_error(ours, tf.stop_gradient(aim))
+
+
 def rms(statistics: tuple[tf.Tensor, tf.Tensor] | tf.Tensor) -> float:
     """Root mean square activation of a layer, from its Gram matrix or its (mean, covariance) pair."""
     if isinstance(statistics, tuple):
