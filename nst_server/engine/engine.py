@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from nst_server.client.params import StyleParams
 from nst_server.engine import speed, weights
-from nst_server.engine.features import FeatureExtractor, resize_long_side, vgg_preprocess
-from nst_server.engine.methods import METHODS, STYLE_LAYERS
+from nst_server.engine.features import STYLE_LAYERS, FeatureExtractor, resize_long_side, vgg_preprocess
+from nst_server.engine.methods import METHODS
 from nst_server.engine.progress import Cancelled, FinishNow, Progress, ProgressCallback
 from nst_server.engine.targets import StyleTargetCache
 

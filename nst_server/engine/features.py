@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 
 from nst_server.client.schedule import long_side_shape
+
+if TYPE_CHECKING:
+    from nst_server.engine.targets import StyleTargetCache
+
+STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
 # Caffe-style VGG input: BGR, 0-255, ImageNet mean removed.
 _VGG_MEAN_BGR = tf.constant([103.939, 116.779, 123.68], dtype=tf.float32)
@@ -52,3 +57,12 @@ def resize_to_shape(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
     """Scale (H, W, C) so that its longer side is ``size`` pixels, keeping the aspect ratio."""
     return resize_to_shape(image, long_side_shape(*image.shape[:2], size))
+
+
+class FeatureNetworks(Protocol):
+    """What a method needs of the engine (engine.StyleTransferEngine): its networks, warm, and a style cache."""
+
+    style_targets: StyleTargetCache
+
+    def extractor(self, backbone: str, style_layers: Sequence[str], content_layers: Sequence[str],
+                  precision: str = "float32", pooling: str = "max") -> FeatureExtractor: ...

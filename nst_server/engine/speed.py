@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from nst_server.client import paths
-from nst_server.engine.methods import METHODS, FeatureNetworks
+from nst_server.engine.features import FeatureNetworks
+from nst_server.engine.methods import METHODS
 
 PRECISIONS = ("float32", "bfloat16")
 PROBE_SHAPE = (288, 384)  # px: large enough that a step runs at the size artists use, small enough to take a second
