@@ -164,7 +164,7 @@ def main() -> None:
                                       content_weight=seed.content_weight, tv_weight=seed.tv_weight,
                                       style_layer_weights=(1.0,) * len(seed.style_layers),
                                       # the seed's raw terms: no per-layer normalization, total variation summed
-                                      normalize=False, tv_per_pixel=False)
+                                      normalize=False, tv_per_pixel=False, colour_weight=0.0)  # nor its colour term
     sizes = scale_sizes(size)
     trace: list[tuple[float, float]] = []
     race_started = time.perf_counter()

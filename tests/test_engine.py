@@ -59,7 +59,8 @@ def test_the_colour_distance_is_the_sorted_sliced_distance_and_its_descent_takes
         turn = tf.math.l2_normalize(tf.random.stateless_normal((3, 8), seed=(step, 5)), axis=0)
         with tf.GradientTape() as tape:
             loss = losses.sliced_colour_distance(x, painting, turn)
-        x.assign(x - 0.5 * len(content.reshape(-1, 3)) * 8 / 2 * tape.gradient(loss, x))  # half-way to the aim
+        # A step of half the gradient's scale; summed over 8 directions it moves ~1.3x the way to the aim (converges).
+        x.assign(x - 0.5 * len(content.reshape(-1, 3)) * 8 / 2 * tape.gradient(loss, x))
     descended = float(losses.sliced_colour_distance(x, painting, directions))
     linear = colour.recolour(content, *colour.palette([(style, 1.0)]))  # the painting's mean and covariance only
     matched = float(losses.sliced_colour_distance(tf.constant(linear[None]), painting, directions))

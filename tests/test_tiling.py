@@ -90,9 +90,10 @@ def test_second_request_reuses_style_targets_and_traces_nothing(trained_engine, 
     trained_engine.stylize(content, starry, StyleParams(**fast))
     method = METHODS["multiscale"]
     ex = method.extractor(trained_engine, "vgg16", "float32")
-    step = compiled_steps(ex, method.style_loss, 1).adam_step
+    step = compiled_steps(ex, method.style_loss, 1, colour=method.colour_weight > 0).adam_step  # the run's own
     traces, hits, misses = (step.experimental_get_tracing_count(), trained_engine.style_targets.hits,
                             trained_engine.style_targets.misses)
+    assert traces > 0  # the steps the run used, not a fresh set
     # Same style, another content size (and so other scales' sizes for the content).
     trained_engine.stylize(resize_long_side(content, 200)[:150], starry, StyleParams(**fast))
     assert step.experimental_get_tracing_count() == traces

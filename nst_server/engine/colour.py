@@ -29,12 +29,14 @@ def with_chroma_of(luma_source: np.ndarray, chroma_source: np.ndarray) -> np.nda
 
 
 def palette(images: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Colour mean (3,) and covariance (3, 3) of (H, W, 3) images blended by weight, as if their pixels were pooled."""
+    """Colour mean (3,) and covariance (3, 3) of (H, W, 3) images blended by weight, as if their pixels were pooled
+    (accumulated in bands: a full-size photo in 'match' mode makes no float64 copy)."""
     total = sum(w for _, w in images)
-    means = [image.reshape(-1, 3).astype(np.float64).mean(0) for image, _ in images]
-    mean = sum(w * m for (_, w), m in zip(images, means, strict=True)) / total
-    second = sum(w * np.einsum("ni,nj->ij", px := image.reshape(-1, 3).astype(np.float64), px) / len(px)
-                 for image, w in images) / total
+    mean, second = np.zeros(3), np.zeros((3, 3))
+    for image, w in images:
+        count, sums, outer = _sums(image.reshape(-1, 3))
+        mean += w * sums / count / total
+        second += w * outer / count / total
     return mean, second - np.outer(mean, mean)
 
 
@@ -52,14 +54,19 @@ def _bands(pixels: np.ndarray) -> range:
     return range(0, len(pixels), RECOLOUR_BAND_PIXELS)
 
 
-def _moments(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (3,) and sample covariance (3, 3) of (N, 3) pixels, accumulated band by band in float64."""
-    count = len(pixels)
+def _sums(pixels: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Count, sum (3,) and sum of outer products (3, 3) of (N, 3) pixels, accumulated band by band in float64."""
     total, outer = np.zeros(3), np.zeros((3, 3))
     for start in _bands(pixels):
         band = pixels[start:start + RECOLOUR_BAND_PIXELS].astype(np.float64)
         total += band.sum(0)
         outer += band.T @ band
+    return len(pixels), total, outer
+
+
+def _moments(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (3,) and sample covariance (3, 3) of (N, 3) pixels."""
+    count, total, outer = _sums(pixels)
     mean = total / count
     # One pixel has no spread (n - 1 = 0): its covariance is 0, not NaN.
     cov = (outer - count * np.outer(mean, mean)) / (count - 1) if count > 1 else np.zeros((3, 3))

@@ -65,7 +65,9 @@ def sliced_colour_distance(image: tf.Tensor, palette: tf.Tensor, directions: tf.
 
     Each pixel's projection is pulled toward the painting's projection of the same rank (Risser et al. 2017's
     histogram matching, per direction): the rank is read from a histogram of the image's projections, not a sort,
-    which on a CPU cost 40% of a step at 512 px (the painting's few samples are sorted)."""
+    which on a CPU cost 40% of a step at 512 px (the painting's few samples are sorted).  The histogram is a segment
+    sum, whose GPU kernel runs in deterministic mode (tf.math.bincount's refuses it).  Colours that are all equal
+    along a direction (a flat layer) take the middle rank: pulled to the painting's median, not its darkest."""
     ours = tf.transpose(tf.reshape(image, (-1, 3)) @ directions)  # (K, N)
     theirs = tf.sort(tf.transpose(palette @ directions), axis=-1)  # (K, M)
     k, n, m = tf.shape(ours)[0], tf.shape(ours)[1], tf.shape(theirs)[1]
@@ -73,12 +75,14 @@ def sliced_colour_distance(image: tf.Tensor, palette: tf.Tensor, directions: tf.
     span = tf.maximum(tf.reduce_max(ours, axis=1, keepdims=True) - low, 1e-6)
     position = tf.stop_gradient((ours - low) / span * COLOUR_BINS)
     bins = tf.clip_by_value(tf.cast(position, tf.int32), 0, COLOUR_BINS - 1)
-    counts = tf.reshape(tf.math.bincount(tf.reshape(bins + tf.range(k)[:, None] * COLOUR_BINS, [-1]),
-                                         minlength=k * COLOUR_BINS, maxlength=k * COLOUR_BINS, dtype=tf.float32),
+    slots = tf.reshape(bins + tf.range(k)[:, None] * COLOUR_BINS, [-1])
+    counts = tf.reshape(tf.math.unsorted_segment_sum(tf.ones_like(slots, tf.float32), slots, k * COLOUR_BINS),
                         (k, COLOUR_BINS)) / tf.cast(n, tf.float32)
     below = tf.math.cumsum(counts, axis=1, exclusive=True)
     rank = (tf.gather(below, bins, batch_dims=1)
             + (position - tf.cast(bins, tf.float32)) * tf.gather(counts, bins, batch_dims=1))  # in [0, 1]
+    flat = tf.reduce_max(ours, axis=1, keepdims=True) - low < 1e-6
+    rank = tf.where(flat, 0.5, rank)
     at = tf.clip_by_value(rank * tf.cast(m - 1, tf.float32), 0.0, tf.cast(m - 1, tf.float32))
     first = tf.cast(tf.floor(at), tf.int32)
     second = tf.minimum(first + 1, m - 1)

@@ -86,14 +86,15 @@ class MultiscaleMethod:
                   style_weight: float, colour_weight: float | None = None) -> Callable[[tf.Tensor], tf.Tensor]:
         """This method's loss of a (1, H, W, 3) image at the content's size, untiled (for judging results); the colour
         term weighs as at strength 50 unless ``colour_weight`` is given."""
-        compiled = compiled_steps(extractor, self.style_loss, len(styles), colour=bool(self.colour_weight))
+        colour_weight = self._colour_term_weight(colour_weight)
+        compiled = compiled_steps(extractor, self.style_loss, len(styles), colour=colour_weight > 0)
         whole = schedule.Tile(0, 0, *content.shape[:2])
         targets_of, content_rms = self._content_targets(compiled, content, [whole])
         style_targets = [style_statistics(extractor, s, self.style_loss) for s, _ in styles]
         blend = [w for _, w in styles]
         args = (targets_of(whole), style_targets, self.style_term_weights(style_targets, blend, style_weight),
                 self.content_term_weights(content_rms), self.tv_term_weight(whole),
-                *self._colour_args(compiled, [s for s, _ in styles], blend, self._colour_term_weight(colour_weight)))
+                *self._colour_args(compiled, [s for s, _ in styles], blend, colour_weight))
         return lambda image: compiled.loss_and_grad(image, tf.constant(0.0), *args)[0]
 
     def extractor(self, engine: FeatureNetworks, backbone: str, precision: str = "auto") -> Any:
@@ -254,7 +255,9 @@ class MultiscaleMethod:
                     compiled = compiled_steps(ex, self.style_loss, len(styles), self.texture_jitter)
                 else:
                     ex, layer_weights, content_weight = extractor, None, None
-                    compiled = compiled_steps(ex, self.style_loss, len(styles), colour=bool(self.colour_weight))
+                    # The colour term (none at strength 0).  A tiled scale would pull each tile toward the whole
+                    # painting's colours; whole-network scales are 512 px at most, one tile.
+                    compiled = compiled_steps(ex, self.style_loss, len(styles), colour=colour_weight > 0)
                 resize = partial(texture.painting, blur=self.texture_style_blur) if scale.texture else resize_long_side
                 style_targets = [cache.get(ex, self.style_loss, s, key, self._style_side(scale, s, style_scale), resize)
                                  for (s, _), key in zip(styles, style_keys, strict=True)]

@@ -27,7 +27,7 @@ PRECISIONS = ("float32", "bfloat16")
 PROBE_SHAPE = (288, 384)  # px: large enough that a step runs at the size artists use, small enough to take a second
 PROBE_STEPS = 3  # timed steps of each precision, taking turns, after one untimed step that traces and warms up
 CLEARLY_SLOWER = 3.0  # times the other precision's step, after a round: measured enough
-CACHE_VERSION = 2  # 2: texture steps timed too
+CACHE_VERSION = 3  # 2: texture steps timed too; 3: whole-network steps with the colour term
 
 
 @dataclass(frozen=True)
