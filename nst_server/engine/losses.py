@@ -72,7 +72,8 @@ def sliced_colour_distance(image: tf.Tensor, palette: tf.Tensor, directions: tf.
     theirs = tf.sort(tf.transpose(palette @ directions), axis=-1)  # (K, M)
     k, n, m = tf.shape(ours)[0], tf.shape(ours)[1], tf.shape(theirs)[1]
     low = tf.reduce_min(ours, axis=1, keepdims=True)
-    span = tf.maximum(tf.reduce_max(ours, axis=1, keepdims=True) - low, 1e-6)
+    extent = tf.reduce_max(ours, axis=1, keepdims=True) - low
+    span = tf.maximum(extent, 1e-6)
     position = tf.stop_gradient((ours - low) / span * COLOUR_BINS)
     bins = tf.clip_by_value(tf.cast(position, tf.int32), 0, COLOUR_BINS - 1)
     slots = tf.reshape(bins + tf.range(k)[:, None] * COLOUR_BINS, [-1])
@@ -81,8 +82,7 @@ def sliced_colour_distance(image: tf.Tensor, palette: tf.Tensor, directions: tf.
     below = tf.math.cumsum(counts, axis=1, exclusive=True)
     rank = (tf.gather(below, bins, batch_dims=1)
             + (position - tf.cast(bins, tf.float32)) * tf.gather(counts, bins, batch_dims=1))  # in [0, 1]
-    flat = tf.reduce_max(ours, axis=1, keepdims=True) - low < 1e-6
-    rank = tf.where(flat, 0.5, rank)
+    rank = tf.where(extent < 1e-6, 0.5, rank)  # all equal along this direction
     at = tf.clip_by_value(rank * tf.cast(m - 1, tf.float32), 0.0, tf.cast(m - 1, tf.float32))
     first = tf.cast(tf.floor(at), tf.int32)
     second = tf.minimum(first + 1, m - 1)

@@ -115,8 +115,9 @@ class MultiscaleMethod:
                    texture: bool = False) -> Callable[[], None]:
         """One Adam step of this method's compiled graph at the content's size, run to completion (for timing);
         ``texture``: a texture scale's step, ``extractor`` being self.texture_extractor's."""
+        colour_weight = self._colour_term_weight()
         compiled = compiled_steps(extractor, self.style_loss, 1, self.texture_jitter if texture else 0,
-                                  bool(self.colour_weight) and not texture)
+                                  colour=not texture and colour_weight > 0)
         whole = schedule.Tile(0, 0, *content.shape[:2])
         targets_of, content_rms = self._content_targets(compiled, content, [whole])
         style_targets = [style_statistics(extractor, style, self.style_loss)]
@@ -124,7 +125,7 @@ class MultiscaleMethod:
         args = (targets_of(whole), style_targets,
                 self.style_term_weights(style_targets, [1.0], self.style_weight, layer_weights),
                 self.content_term_weights(content_rms), self.tv_term_weight(whole),
-                *self._colour_args(compiled, [style], [1.0], self._colour_term_weight()))
+                *self._colour_args(compiled, [style], [1.0], colour_weight))
         x = tf.constant(content[None])
         zeros = tf.zeros_like(x)
 
