@@ -17,7 +17,7 @@ engine runs its plan.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -199,6 +199,26 @@ def plan(height: int, width: int, size: int, preset: str = "balanced", steps: in
                  else layout(*shape, tile_size, tile_overlap))
         scales.append(Scale(s, shape, n, tiles, texture=is_texture))
     return scales
+
+
+FOLLOWUP_SHARE = 0.5  # of a run's work, at most, for an animation's frames after the first (see plan_followup)
+FOLLOWUP_MIN_TEXTURE_STEPS = 4
+
+
+def plan_followup(height: int, width: int, size: int, preset: str = "balanced", steps: int = 0,
+                  tile_size: int = TILE_SIZE, tile_overlap: int = TILE_OVERLAP) -> list[Scale]:
+    """The scales of an animation's frame after the first (issue 20): it starts from the previous frame's result
+    carried along the motion, whose composition the coarse scales would only redo, so only the finest
+    whole-network scale (its steps as in ``plan``, but at most FOLLOWUP_SHARE of the whole-network scales' work)
+    and the texture scales (that share of their steps) run."""
+    scales = plan(height, width, size, preset, steps, tile_size, tile_overlap)
+    structure = [scale for scale in scales if not scale.texture]
+    finest = structure[-1]
+    affordable = FOLLOWUP_SHARE * megapixel_steps(structure) / megapixel_steps([replace(finest, steps=1)])
+    finest = replace(finest, steps=max(1, min(finest.steps, math.floor(affordable))))
+    textures = [replace(scale, steps=max(FOLLOWUP_MIN_TEXTURE_STEPS, math.ceil(scale.steps * FOLLOWUP_SHARE)))
+                for scale in scales if scale.texture]
+    return [finest, *textures]
 
 
 def megapixel_steps(scales: list[Scale], texture: bool | None = None) -> float:

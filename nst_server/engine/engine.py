@@ -20,6 +20,7 @@ from nst_server.engine.features import STYLE_LAYERS, FeatureExtractor, resize_lo
 from nst_server.engine.methods import METHODS
 from nst_server.engine.progress import Cancelled, FinishNow, Progress, ProgressCallback
 from nst_server.engine.targets import StyleTargetCache
+from nst_server.engine.temporal import Previous
 
 __all__ = ["METHODS", "STYLE_LAYERS", "Cancelled", "FinishNow", "FeatureExtractor", "Progress", "ProgressCallback",
            "StyleParams", "StyleTransferEngine", "resize_long_side", "vgg_preprocess"]
@@ -86,12 +87,15 @@ class StyleTransferEngine:
         *,
         style_weights: Sequence[float] | None = None,
         progress: ProgressCallback | None = None,
+        previous: Previous | None = None,
     ) -> np.ndarray:
         """Stylize ``content`` (H, W, 3 float in [0, 1]) after one style image or several, as ``params`` say.
 
         The result's long side is ``params.size``.  ``progress`` is called after
         every step and may raise Cancelled (the run is abandoned) or FinishNow
-        (the image reached so far is returned).
+        (the image reached so far is returned).  ``previous``: the animation frame before this one (its photo and
+        result, at the content's size): this frame then starts from that result carried along the motion and keeps it
+        where the motion is reliable (multiscale only).
         """
         styles = [style] if isinstance(style, np.ndarray) else list(style)
         blend = list(style_weights) if style_weights is not None else [1.0] * len(styles)
@@ -102,5 +106,11 @@ class StyleTransferEngine:
                 raise ValueError(f"{what} image must be (height, width, 3), got {image.shape}")
         tf.random.set_seed(params.seed)
         np.random.seed(params.seed)
+        if previous is not None:
+            if params.method != "multiscale":
+                raise ValueError("a previous frame (frames mode) needs method 'multiscale'")
+            previous.check(content)
+            return METHODS[params.method].stylize(self, content, list(zip(styles, blend, strict=True)), params,
+                                                  progress or (lambda _p: None), previous=previous)
         return METHODS[params.method].stylize(self, content, list(zip(styles, blend, strict=True)), params,
                                               progress or (lambda _p: None))

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from nst_server.client import schedule
 from nst_server.client.params import StyleParams
-from nst_server.engine import colour, losses, texture, tiles
+from nst_server.engine import colour, losses, temporal, texture, tiles
 from nst_server.engine.features import STYLE_LAYERS, FeatureNetworks, resize_long_side, resize_to_shape
 from nst_server.engine.progress import FinishNow, Progress, ProgressCallback
 from nst_server.engine.seed import SeedMethod
@@ -81,6 +81,12 @@ class MultiscaleMethod:
     texture_content_weight: float = 1.0
     texture_jitter: int = 4
     texture_style_blur: float = texture.STYLE_BLUR  # px: the painting's file pixels, softened (texture.py says why)
+    # An animation's frames after the first (temporal.py): start from the previous result carried along the motion,
+    # held there, pixel by pixel where the motion is reliable, by a mean squared error of this weight; a gentler rate.
+    temporal_kind: str = "flow"
+    temporal_weight: float = 1000.0
+    followup_learning_rate: float = 0.0125
+    min_coverage: float = 0.3  # below it the previous frame explains too little (a cut): the frame runs in full
 
     def objective(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                   style_weight: float, colour_weight: float | None = None) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -189,30 +195,40 @@ class MultiscaleMethod:
         return tf.constant(weights, tf.float32)
 
     def stylize(self, engine: FeatureNetworks, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
-                params: StyleParams, progress: ProgressCallback) -> np.ndarray:
+                params: StyleParams, progress: ProgressCallback,
+                previous: temporal.Previous | None = None) -> np.ndarray:
+        """``previous``: the animation frame before this one, its photo and result (issue 20)."""
         original = content
         if params.preserve_colors == "luminance":
             content = colour.luminance(content)
             styles = [(colour.luminance(s), w) for s, w in styles]
+            if previous is not None:
+                previous = temporal.Previous(colour.luminance(previous.photo), colour.luminance(previous.result))
         elif params.preserve_colors == "match":
             styles = [(colour.match_colours(s, content), w) for s, w in styles]
         elif self.palette and params.strength:
             # The painting's palette, as much as the strength asks (none at 0, all of self.palette from 50 on).
             amount = self.palette * min(1.0, params.strength / 50)
-            content = colour.recolour(content, *colour.palette(styles), amount=amount)
-        scales = schedule.plan(*content.shape[:2], params.size, params.preset, params.steps, self.tile_size,
-                               self.tile_overlap)
+            palette = colour.palette(styles)
+            content = colour.recolour(content, *palette, amount=amount)
+            if previous is not None:  # the photos' change as the run sees the photos
+                previous = temporal.Previous(colour.recolour(previous.photo, *palette, amount=amount), previous.result)
+        motion = temporal.Motion(content, previous, self.temporal_kind) if previous is not None else None
+        if motion is not None and motion.coverage < self.min_coverage:
+            motion = None
+        plan = schedule.plan_followup if motion is not None else schedule.plan
+        scales = plan(*content.shape[:2], params.size, params.preset, params.steps, self.tile_size, self.tile_overlap)
         extractor = self.extractor(engine, params.backbone, params.precision)
         texture = (self.texture_extractor(engine, params.backbone, params.precision)
                    if any(scale.texture for scale in scales) else None)
         # Above 50 the style statistics are already met (the held-out style distance stops falling) and the
         # content term no longer matters: what still ties the result to the photo is where it starts.  So the
         # upper half of the slider starts the coarsest scale further from the photo, toward pure texture.
-        noise = self.texture_start * max(0.0, (params.strength - 50) / 50)
+        noise = self.texture_start * max(0.0, (params.strength - 50) / 50) if motion is None else 0.0
         result = self.optimize(extractor, content, styles, scales, self.style_weight * strength_factor(params.strength),
                                params.style_scale, progress, cache=engine.style_targets, start_noise=(noise, params.seed),
                                texture_extractor=texture,
-                               colour_weight=self._colour_term_weight(strength=params.strength))
+                               colour_weight=self._colour_term_weight(strength=params.strength), motion=motion)
         if scales[-1].size != params.size:
             result = resize_to_shape(result, schedule.long_side_shape(*original.shape[:2], params.size))
         if params.preserve_colors == "luminance":
@@ -222,10 +238,13 @@ class MultiscaleMethod:
     def optimize(self, extractor: Any, content: np.ndarray, styles: list[tuple[np.ndarray, float]],
                  scales: list[schedule.Scale], style_weight: float, style_scale: float, progress: ProgressCallback,
                  cache: StyleTargetCache | None = None, start_noise: tuple[float, int] = (0.0, 0),
-                 texture_extractor: Any = None, colour_weight: float | None = None) -> np.ndarray:
+                 texture_extractor: Any = None, colour_weight: float | None = None,
+                 motion: temporal.Motion | None = None) -> np.ndarray:
         """Coarse to fine (``scales``, schedule.plan's or self.scales'): at each scale, start from the previous
         scale's result, upsampled; the first from the content, of which ``start_noise`` (amount, seed) replaces a
-        part by noise in the styles' palette.  Texture scales run ``texture_extractor``.
+        part by noise in the styles' palette.  Texture scales run ``texture_extractor``.  With ``motion`` (an
+        animation's frame after the first), each scale starts from the previous frame's result carried here, where
+        the motion is reliable, and a temporal term holds it there.
 
         A progress callback that raises FinishNow ends the run there: the image reached so
         far, at the finest scale's size, is the result.
@@ -240,12 +259,15 @@ class MultiscaleMethod:
         try:
             for scale in scales:
                 content_k = resize_to_shape(content, scale.shape)
+                guide = motion.guide(scale.shape) if motion is not None else None
                 if image is None:
-                    image = self._start(content_k, styles, *start_noise)
+                    image = self._start(content_k, styles, *start_noise) if guide is None else guide.target.copy()
                     target = content_k
                 else:
                     previous, image = image, resize_to_shape(image, scale.shape)
                     target = texture.target(image, content_k, previous.shape[:2]) if scale.texture else content_k
+                    if guide is not None:  # the previous frame's brush texture carried over, not made anew (flicker)
+                        image = guide.mask * guide.target + (1 - guide.mask) * image
                 if scale.texture:
                     if texture_extractor is None:
                         raise ValueError("a texture scale needs the texture extractor")
@@ -253,12 +275,14 @@ class MultiscaleMethod:
                         self.texture_content_weight
                     # No colour term: the colours are settled by then (measured at 1024 px: off-palette 5.6% without
                     # it, 6.0% with it, for 4% more time), and the content term keeps them.
-                    compiled = compiled_steps(ex, self.style_loss, len(styles), self.texture_jitter)
+                    compiled = compiled_steps(ex, self.style_loss, len(styles), self.texture_jitter,
+                                              temporal=guide is not None)
                 else:
                     ex, layer_weights, content_weight = extractor, None, None
                     # The colour term (none at strength 0).  A tiled scale would pull each tile toward the whole
                     # painting's colours; whole-network scales are 512 px at most, one tile.
-                    compiled = compiled_steps(ex, self.style_loss, len(styles), colour=colour_weight > 0)
+                    compiled = compiled_steps(ex, self.style_loss, len(styles), colour=colour_weight > 0,
+                                              temporal=guide is not None)
                 resize = partial(texture.painting, blur=self.texture_style_blur) if scale.texture else resize_long_side
                 style_targets = [cache.get(ex, self.style_loss, s, key, self._style_side(scale, s, style_scale), resize)
                                  for (s, _), key in zip(styles, style_keys, strict=True)]
@@ -271,14 +295,23 @@ class MultiscaleMethod:
                     def report(step: int, loss: float, current: Callable, offset: int = done) -> None:
                         progress(Progress(offset + step, total, loss, time.perf_counter() - start, current))
 
-                    args = (targets_of(tile), style_targets, style_w, content_w, self.tv_term_weight(tile), *colour_args)
+                    args = (targets_of(tile), style_targets, style_w, content_w, self.tv_term_weight(tile), *colour_args,
+                            *self._temporal_args(guide, tile))
                     overlap = schedule.TEXTURE_TILE_OVERLAP if scale.texture else self.tile_overlap
-                    self._adam(compiled, image, tile, args, scale.steps, report, overlap)
+                    rate = self.learning_rate if guide is None else self.followup_learning_rate
+                    self._adam(compiled, image, tile, args, scale.steps, report, overlap, rate)
                     done += scale.steps
         except FinishNow:
             pass
         assert image is not None
         return resize_to_shape(image, scales[-1].shape)
+
+    def _temporal_args(self, guide: temporal.Guide | None, tile: schedule.Tile) -> tuple:
+        """The temporal term's inputs for a tile (none without a previous frame)."""
+        if guide is None:
+            return ()
+        return (tf.constant(guide.target[tile.slices][None]), tf.constant(guide.mask[tile.slices][None]),
+                tf.constant(self.temporal_weight, tf.float32))
 
     @classmethod
     def _style_as_seen(cls, style: np.ndarray, scale: schedule.Scale, style_scale: float) -> np.ndarray:
@@ -334,7 +367,7 @@ class MultiscaleMethod:
         return current
 
     def _adam(self, compiled: CompiledSteps, image: np.ndarray, tile: schedule.Tile, args: tuple, budget: int,
-              report: Callable, overlap: int) -> None:
+              report: Callable, overlap: int, learning_rate: float) -> None:
         """``budget`` Adam steps on one tile of ``image``, written back into it.  No early stop: as measured,
         the texture still forms up to the end of a budget, and fixed budgets keep the time estimate true."""
         x = tf.constant(image[tile.slices][None])
@@ -342,7 +375,7 @@ class MultiscaleMethod:
         epsilon = tf.constant(self.adam_epsilon, tf.float32)
         try:
             for i in range(1, budget + 1):
-                rate = self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (i - 1) / max(1, budget))))
+                rate = learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (i - 1) / max(1, budget))))
                 x, m, v, loss_t = compiled.adam_step(x, m, v, tf.constant(float(i)), tf.constant(rate), epsilon, *args)
                 report(i, float(loss_t), self._preview(image, tile, lambda x=x: x[0].numpy(), overlap))
         finally:  # FinishNow included: the work done so far is kept

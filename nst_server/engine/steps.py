@@ -26,12 +26,14 @@ def _spec(*shape: int | None) -> tf.TensorSpec:
 class CompiledSteps:
     """``adam_step``, ``loss_and_grad`` and ``features`` for one extractor, loss kind and style count."""
 
-    def __init__(self, extractor: Any, kind: str, n_styles: int, jitter: int = 0, colour: bool = False) -> None:
+    def __init__(self, extractor: Any, kind: str, n_styles: int, jitter: int = 0, colour: bool = False,
+                 temporal: bool = False) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown style loss {kind!r}; choose one of {', '.join(KINDS)}")
         if jitter and not all(name.startswith("block1_") for name in extractor.content_layers):
             raise ValueError("jitter needs content layers before the first pooling (their features shift with the image)")
-        self.extractor, self.kind, self.n_styles, self.jitter, self.colour = extractor, kind, n_styles, jitter, colour
+        self.extractor, self.kind, self.n_styles, self.jitter = extractor, kind, n_styles, jitter
+        self.colour, self.temporal = colour, temporal
         style_channels, content_channels = extractor.style_channels, extractor.content_channels
         image = _spec(1, None, None, 3)
         content = [_spec(1, None, None, c) for c in content_channels]
@@ -42,15 +44,17 @@ class CompiledSteps:
                    _spec()]
         if colour:  # each style's colours (M, 3) and the weight of the sliced colour distance to them
             targets += [[_spec(None, 3)] * n_styles, _spec(n_styles)]
+        if temporal:  # an animation's previous frame carried here (temporal.Guide), how much each pixel keeps it, weight
+            targets += [_spec(1, None, None, 3), _spec(1, None, None, 1), _spec()]
         # phase: the step's number, which sets its jitter (steps of one number see the image shifted alike)
         self.loss_and_grad = tf.function(self._loss_and_grad, input_signature=[image, _spec(), *targets])
         self.adam_step = tf.function(self._adam_step, input_signature=[image, image, image, _spec(), _spec(), _spec(), *targets])
         self.features = tf.function(lambda x: extractor(x), input_signature=[image])
 
     def loss(self, image: tf.Tensor, phase: tf.Tensor, content_targets: list, style_targets: list,
-             style_weights: tf.Tensor, content_weights: tf.Tensor, tv_weight: tf.Tensor,
-             colour_targets: list | None = None, colour_weights: tf.Tensor | None = None) -> tf.Tensor:
-        """Weighted style terms (one per style image) + content + total variation (+ each style's colour distance).
+             style_weights: tf.Tensor, content_weights: tf.Tensor, tv_weight: tf.Tensor, *extra: Any) -> tf.Tensor:
+        """Weighted style terms (one per style image) + content + total variation (+ each style's colour distance,
+        + the temporal term), ``extra`` holding the optional terms' inputs in that order.
 
         With ``jitter``, each step (its ``phase``) sees the image shifted by a few pixels, wrapping around: the
         pooling grid then falls on other pixels at every step, so no grid-aligned pattern is rewarded (issue 16's
@@ -71,10 +75,14 @@ class CompiledSteps:
         content = tf.add_n([content_weights[i] * losses.mean_squared_error(f, t)
                             for i, (f, t) in enumerate(zip(content_feats, content_targets, strict=True))])
         if self.colour:
+            colour_targets, colour_weights, *extra = extra
             directions = tf.random.stateless_normal((3, COLOUR_DIRECTIONS), (tf.cast(phase, tf.int32), 17))
             directions = directions / tf.norm(directions, axis=0, keepdims=True)
             terms += [colour_weights[i] * losses.sliced_colour_distance(image, t, directions)
                       for i, t in enumerate(colour_targets)]
+        if self.temporal:  # on the image itself, unshifted: it is held pixel by pixel to the previous frame's
+            guide, mask, temporal_weight = extra
+            terms.append(temporal_weight * tf.reduce_mean(mask * tf.square(image - guide)))
         return tf.add_n(terms) + content + losses.total_variation_loss(image, tv_weight)
 
     def _loss_and_grad(self, image: tf.Tensor, phase: tf.Tensor, *targets: Any) -> tuple[tf.Tensor, tf.Tensor]:
@@ -98,9 +106,10 @@ class CompiledSteps:
         return image, m, v, loss
 
 
-def compiled_steps(extractor: Any, kind: str, n_styles: int, jitter: int = 0, colour: bool = False) -> CompiledSteps:
+def compiled_steps(extractor: Any, kind: str, n_styles: int, jitter: int = 0, colour: bool = False,
+                   temporal: bool = False) -> CompiledSteps:
     """The extractor's compiled steps, made on first use and kept with it."""
-    key = (kind, n_styles, jitter, colour)
+    key = (kind, n_styles, jitter, colour, temporal)
     if key not in extractor.compiled:
-        extractor.compiled[key] = CompiledSteps(extractor, kind, n_styles, jitter, colour)
+        extractor.compiled[key] = CompiledSteps(extractor, kind, n_styles, jitter, colour, temporal)
     return extractor.compiled[key]

@@ -1,0 +1,131 @@
+"""Frames of an animation (issue 20): what a frame keeps of the frame before.
+
+Each frame after the first starts from the previous frame's result carried along the photos' motion, and a
+temporal term holds the pixels whose motion is reliable to that carried result (Ruder et al. 2016, "Artistic style
+transfer for videos").  The motion is OpenCV's DIS optical flow (no weights to download), computed once per frame on
+the photos and resized to each scale.  ``kind="difference"`` is the flow-free alternative the bench measures beside
+it: the previous result plus the photos' change, everywhere (Xu et al. 2021's frame-difference idea, per pixel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from nst_server.engine.features import resize_to_shape
+
+KINDS = ("flow", "difference")
+# px, the long sides the flow is computed between: larger frames are shrunk (the finest scale that uses it is
+# 512 px; texture scales take it enlarged), smaller ones enlarged, since DIS's 8 px patches and pyramid lose small
+# moving objects (a 32 px cat moving 8 px in a 144 px frame: the strip it uncovered was held to the frame before
+# at 1x, 0.91 of it; at 4x, 0.43).
+FLOW_SIZES = (512, 1024)
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The frame before: its photo and its stylized result, (H, W, 3) float32 in [0, 1], both at the layer's size."""
+
+    photo: np.ndarray
+    result: np.ndarray
+
+    def check(self, photo: np.ndarray) -> None:
+        for what, image in (("photo", self.photo), ("result", self.result)):
+            if image.shape != photo.shape:
+                raise ValueError(f"the previous frame's {what} is {image.shape[1]}x{image.shape[0]} px, "
+                                 f"the frame {photo.shape[1]}x{photo.shape[0]}: frames must have one size")
+
+
+def gray8(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float in [0, 1] -> (H, W) uint8 luma, what DIS flow reads."""
+    luma = image[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.clip(np.rint(luma * 255), 0, 255).astype(np.uint8)
+
+
+def flow(source: np.ndarray, destination: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32 displacement (x, y): source(p) is destination(p + flow(p))."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(gray8(source), gray8(destination), None)
+
+
+def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    return xs, ys
+
+
+def warp(image: np.ndarray, displacement: np.ndarray) -> np.ndarray:
+    """``image`` sampled at p + displacement(p) (bilinear; beyond the border, its edge)."""
+    xs, ys = _grid(displacement.shape[:2])
+    warped = cv2.remap(np.ascontiguousarray(image, np.float32), xs + displacement[..., 0], ys + displacement[..., 1],
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warped.reshape(image.shape)
+
+
+def reliability(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """(H, W, 1) in [0, 1]: where the current frame's pixels were seen in the previous frame, by Ruder et al.'s
+    tests: the flow there and back must cancel (else the pixel was hidden: disocclusion), it must not change
+    sharply (a motion boundary), and it must land inside the frame.  Softened by a 3x3 blur, as theirs."""
+    xs, ys = _grid(backward.shape[:2])
+    there = warp(forward, backward)  # the forward flow where each pixel came from
+    cycle = np.sum(np.square(backward + there), axis=-1)
+    occluded = cycle >= 0.01 * (np.sum(np.square(backward), -1) + np.sum(np.square(there), -1)) + 0.5
+    dy = np.gradient(backward, axis=0)
+    dx = np.gradient(backward, axis=1)
+    boundary = np.sum(np.square(dx) + np.square(dy), axis=-1) > 0.01 * np.sum(np.square(backward), -1) + 0.002
+    x, y = xs + backward[..., 0], ys + backward[..., 1]
+    outside = (x < 0) | (y < 0) | (x > backward.shape[1] - 1) | (y > backward.shape[0] - 1)
+    mask = (~(occluded | boundary | outside)).astype(np.float32)
+    return cv2.blur(mask, (3, 3))[..., None]
+
+
+def _resize_flow(displacement: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A flow field at another size, its vectors scaled with it."""
+    h, w = displacement.shape[:2]
+    if (h, w) == tuple(shape):
+        return displacement
+    resized = cv2.resize(displacement, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return resized * np.array([shape[1] / w, shape[0] / h], np.float32)
+
+
+@dataclass(frozen=True)
+class Guide:
+    """What a scale of a follow-up frame keeps: the previous result carried to this frame (target) and how much
+    each pixel is held to it (mask, (h, w, 1))."""
+
+    target: np.ndarray
+    mask: np.ndarray
+
+
+class Motion:
+    """The motion between the previous frame and this one, computed once, and each scale's Guide from it."""
+
+    def __init__(self, photo: np.ndarray, previous: Previous, kind: str = "flow") -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown temporal kind {kind!r}; choose one of {', '.join(KINDS)}")
+        previous.check(photo)
+        self.photo, self.previous, self.kind = photo, previous, kind
+        self.backward = self.mask = None
+        if kind == "flow":
+            shape = photo.shape[:2]
+            side = min(max(max(shape), FLOW_SIZES[0]), FLOW_SIZES[1])
+            shape = (max(1, round(shape[0] * side / max(shape))), max(1, round(shape[1] * side / max(shape))))
+            current, before = resize_to_shape(photo, shape), resize_to_shape(previous.photo, shape)
+            self.backward = flow(current, before)
+            self.mask = reliability(self.backward, flow(before, current))
+
+    @property
+    def coverage(self) -> float:
+        """The share of this frame the previous one explains (near 0 at a cut between shots)."""
+        return 1.0 if self.mask is None else float(self.mask.mean())
+
+    def guide(self, shape: tuple[int, int]) -> Guide:
+        result = resize_to_shape(self.previous.result, shape)
+        if self.kind == "difference":
+            change = resize_to_shape(self.photo, shape) - resize_to_shape(self.previous.photo, shape)
+            return Guide(np.clip(result + change, 0.0, 1.0), np.ones((*shape, 1), np.float32))
+        assert self.backward is not None and self.mask is not None
+        target = np.clip(warp(result, _resize_flow(self.backward, shape)), 0.0, 1.0)
+        mask = cv2.resize(self.mask, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).reshape(*shape, 1)
+        return Guide(target, np.clip(mask, 0.0, 1.0).astype(np.float32))
