@@ -198,13 +198,14 @@ def test_choices_of_any_type_are_refused_by_name():
 
 
 def test_signed_messages_over_a_limit_are_answerable_and_unsigned_ones_are_not():
-    six_styles = protocol.encode(KEY, protocol.new_header(protocol.STYLIZE, job="j"), [b"p"] + [b"s"] * 5)
-    err = parse_error(six_styles)
-    assert err.code == "too_large" and err.authenticated and "at most 8 frames" in err.message
+    # the layer, 5 styles and a previous frame's photo and result: one frame over
+    too_many = protocol.encode(KEY, protocol.new_header(protocol.STYLIZE, job="j"), [b"p"] + [b"s"] * 7)
+    err = parse_error(too_many)
+    assert err.code == "too_large" and err.authenticated and "at most 10 frames" in err.message
     big_header = protocol.encode(KEY, protocol.new_header(protocol.PING, pad="x" * protocol.MAX_HEADER_BYTES))
     err = parse_error(big_header)
     assert err.code == "too_large" and err.authenticated and "header" in err.message
-    for frames in (six_styles, big_header):
+    for frames in (too_many, big_header):
         forged = [frames[0], b"\0" * 32, *frames[2:]]
         assert parse_error(forged).authenticated is False
     flood = [protocol.MAGIC, b"\0" * 32] + [b""] * (protocol.MAX_SIGNED_FRAMES + 1)
@@ -264,3 +265,163 @@ def test_every_code_the_code_raises_is_registered():
                 if index is not None and len(node.args) > index and isinstance(node.args[index], ast.Constant):
                     used.add((node.args[index].value, path.name))
     assert used and {(code, where) for code, where in used if code not in ERRORS} == set()
+
+
+# --- frames mode: a stylize carries the previous animation frame (issue 20) ------------------------------------
+LAYER = {"width": 64, "height": 48, "format": "RGB8"}
+LAYER_BYTES = 64 * 48 * 3
+
+
+def style_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+def frames_message(previous=LAYER, styles=1, extras=2, extra_bytes=LAYER_BYTES, **params) -> protocol.Message:
+    """A stylize with ``styles`` style files and ``extras`` buffers of ``extra_bytes`` after them."""
+    header = protocol.new_header(protocol.STYLIZE, job="j", content=dict(LAYER), previous=previous,
+                                 styles=[{"name": f"s{i}.png", "weight": 1.0} for i in range(styles)],
+                                 params={"size": 64, **params})
+    return protocol.Message(header, [bytes(LAYER_BYTES), *[style_png()] * styles,
+                                     *[bytes([i + 1]) * extra_bytes for i in range(extras)]])
+
+
+def refusal(message: protocol.Message) -> ProtocolError:
+    from nst_server.service.validation import validate_stylize
+
+    with pytest.raises(ProtocolError) as err:
+        validate_stylize(message)
+    return err.value
+
+
+def test_a_previous_frame_reaches_the_engine_after_the_style_files():
+    from nst_server.service.validation import validate_stylize
+
+    message = frames_message(styles=2)
+    assert protocol.parse_stylize(message).previous == protocol.ImageDesc(64, 48, "RGB8")
+    request = validate_stylize(message)
+    assert request.previous == (b"\x01" * LAYER_BYTES, b"\x02" * LAYER_BYTES)  # photo, then result
+    assert request.style_files == (style_png(), style_png())  # not counted as styles
+    assert "\\x01" not in repr(request)  # the pixels stay out of logs and tracebacks
+    without = frames_message(previous=None, extras=0)  # null or absent: an ordinary job
+    assert validate_stylize(without).previous is None and protocol.parse_stylize(without).previous is None
+
+
+@pytest.mark.parametrize("other", [{"width": 63}, {"height": 96}, {"format": "RGBA8"}, {"format": "RGB32F"}])
+def test_a_previous_frame_of_another_size_or_format_is_refused(other):
+    err = refusal(frames_message(previous={**LAYER, **other}))
+    assert err.code == "bad_image" and "the previous frame must have the layer's size and format" in err.message
+    assert "64x48 RGB8" in err.message  # the layer's, for the person reading it
+
+
+def test_a_previous_frame_without_its_photo_and_result_is_a_bad_message():
+    for extras in (0, 1):
+        err = refusal(frames_message(extras=extras))
+        assert err.code == "bad_message", extras
+    # styles listed as one, but the files after the layer are one style and a single extra: not a frame pair
+    err = refusal(frames_message(styles=2, extras=1))
+    assert err.code == "bad_message" and "style files came" in err.message
+
+
+def test_the_previous_frame_buffers_are_checked_like_the_layer():
+    err = refusal(frames_message(extra_bytes=LAYER_BYTES - 1))
+    assert err.code == "bad_image" and "previous frame photo" in err.message and str(LAYER_BYTES) in err.message
+    message = frames_message()
+    message.buffers[-1] = message.buffers[-1] + b"x"
+    err = refusal(message)
+    assert err.code == "bad_image" and "previous frame result" in err.message
+
+
+def test_a_previous_frame_needs_the_multiscale_method():
+    err = refusal(frames_message(method="seed"))
+    assert err.code == "bad_parameter" and "multiscale" in err.message and "previous frame" in err.message
+
+
+def test_four_styles_and_a_previous_frame_fit_the_frame_limit_and_one_more_does_not():
+    from nst_server.service.validation import validate_stylize
+
+    full = frames_message(styles=protocol.MAX_STYLES)
+    frames = protocol.encode(KEY, full.header, full.buffers)
+    assert len(frames) == protocol.MAX_FRAMES == 10
+    request = validate_stylize(protocol.decode(KEY, frames, protocol.CLIENT_TYPES))
+    assert len(request.style_files) == protocol.MAX_STYLES and request.previous is not None
+    over = protocol.encode(KEY, full.header, [*full.buffers, style_png()])
+    err = parse_error(over)
+    assert err.code == "too_large" and "at most 10 frames" in err.message
+
+
+def test_a_pong_lists_its_features_and_an_older_servers_pong_lists_none():
+    from nst_server.client import events
+
+    def pong(**fields):
+        return events.pong(protocol.Message(protocol.new_header(protocol.PONG, **fields)))
+
+    assert pong(features=list(protocol.FEATURES)).features == ("previous",)
+    assert pong().features == ()  # a server from before the field
+    for odd in (None, "previous", {"previous": 1}, 3):
+        assert pong(features=odd).features == ()
+    assert pong(features=["previous", 7, None, "later"]).features == ("previous", "later")
+
+
+class Loopback:
+    """A transport whose server is this process: what the client sends is kept, and the answer is a result."""
+
+    def __init__(self) -> None:
+        from nst_server.client import runtime
+
+        self.info = runtime.RuntimeInfo("inproc://none", KEY, 1, "test")
+        self.via = "a loopback"
+        self.sent: list[list[bytes]] = []
+        self.answers: list[list[bytes]] = []
+
+    def send(self, frames, wait=True):
+        self.sent.append(frames)
+        header = protocol.decode(KEY, frames, protocol.CLIENT_TYPES).header
+        result = protocol.new_header(protocol.RESULT, job=header["job"], image=header["content"], elapsed=0.1)
+        self.answers.append(protocol.encode(KEY, result, [b"\x07" * LAYER_BYTES]))
+
+    def receive(self, timeout):
+        return self.answers.pop(0) if self.answers else None
+
+    def close(self):
+        pass
+
+
+def test_the_client_sends_the_previous_frame_as_the_server_reads_it():
+    from nst_server.client.connection import Connection
+    from nst_server.service.validation import validate_stylize
+
+    transport = Loopback()
+    conn = Connection(transport)
+    desc, photo, result = protocol.ImageDesc(64, 48, "RGB8"), b"\x01" * LAYER_BYTES, b"\x02" * LAYER_BYTES
+    style = protocol.StyleImage("s.png", style_png())
+    assert conn.stylize(bytes(LAYER_BYTES), desc, [style], {"size": 64}, previous=(photo, result)) == b"\x07" * LAYER_BYTES
+    request = validate_stylize(protocol.decode(KEY, transport.sent[-1], protocol.CLIENT_TYPES))
+    assert request.previous == (photo, result) and request.style_files == (style.data,)
+    conn.stylize(bytes(LAYER_BYTES), desc, [style], {"size": 64})  # without: as before frames mode
+    message = protocol.decode(KEY, transport.sent[-1], protocol.CLIENT_TYPES)
+    assert "previous" not in message.header and len(message.buffers) == 2
+
+
+def test_the_protocol_page_names_every_field_of_a_stylize_and_a_pong_and_the_frame_limit():
+    """docs/protocol.md's ``stylize`` and ``ping`` rows, and its limits, in step with the code."""
+    import dataclasses
+
+    from nst_server.client import events
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "protocol.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| `")}
+    for name in (f.name for f in dataclasses.fields(protocol.StylizeFields)):
+        assert f"`{name}`" in rows["`stylize`"], name
+    for name in (f.name for f in dataclasses.fields(events.Pong)):
+        assert f"`{name}`" in rows["`ping`"], name
+    assert all(f'`["{feature}"]`' in rows["`ping`"] for feature in protocol.FEATURES)
+    assert f"| frames per message | {protocol.MAX_FRAMES} (" in text
+    assert f"more than {protocol.MAX_FRAMES} frames" in text
+    assert f"{protocol.MAX_FRAMES - 1} x the buffer limit" in text

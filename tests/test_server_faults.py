@@ -218,7 +218,7 @@ def test_random_bytes_at_the_socket_leave_the_server_serving(server):
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     header=st.dictionaries(
-        st.sampled_from(["job", "content", "params", "style_name", "extra"]),
+        st.sampled_from(["job", "content", "params", "style_name", "extra", "previous"]),
         st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
                      max_leaves=10),
@@ -256,6 +256,89 @@ def test_fuzzed_signed_messages_to_the_live_server(server):
     assert_worker_free(server)
 
 
+# --- frames mode (issue 20): a stylize that carries the previous animation frame ---------------------------
+def frames_request(job: str, styles: int = 1, **params) -> tuple[dict, list[bytes]]:
+    """A valid stylize with ``styles`` style files and a previous frame (here the layer itself, as photo and result)."""
+    desc, pixels = layer(16, 16)
+    header = stylize_header(desc, {**SMALL, **params}, job)
+    header["styles"] = [{"name": f"s{i}.png", "weight": 1.0} for i in range(styles)]
+    header["previous"] = desc.to_json()
+    return header, [pixels, *[style_file().data] * styles, pixels, pixels]
+
+
+PREVIOUS_REJECTIONS = {
+    "of another size": ("bad_image", "the previous frame must have the layer's size and format",
+                        lambda h, b: h["previous"].update(width=15)),
+    "in another format": ("bad_image", "the previous frame must have the layer's size and format",
+                          lambda h, b: h["previous"].update(format="RGB8")),
+    "without its photo and result": ("bad_message", "the previous frame's photo and result",
+                                     lambda h, b: b.__delitem__(slice(2, None))),
+    "with its photo cut short": ("bad_image", "previous frame photo buffer", lambda h, b: b.__setitem__(2, b[2][:-4])),
+    "with a result too long": ("bad_image", "previous frame result buffer", lambda h, b: b.__setitem__(3, b[3] + b"x")),
+    "for the seed method": ("bad_parameter", "needs method 'multiscale'", lambda h, b: h["params"].update(method="seed")),
+}
+
+
+@pytest.mark.parametrize("case", list(PREVIOUS_REJECTIONS))
+def test_a_previous_frame_that_does_not_fit_the_layer_is_refused_with_its_reason(server, case):
+    code, words, mutate = PREVIOUS_REJECTIONS[case]
+    header, buffers = frames_request("bad-previous")
+    mutate(header, buffers)
+    with server.connect() as conn:
+        conn.send(header, buffers)
+        reply = conn.receive(20)
+        assert reply is not None and reply.type == protocol.ERROR, case
+        assert reply.header["code"] == code and words in reply.header["message"], reply.header
+        assert conn.ping() is not None
+
+
+def test_four_styles_and_a_previous_frame_are_taken_and_one_frame_more_is_too_large(server):
+    with server.connect() as conn:
+        assert conn.ping().features == ("previous",)  # how a plug-in knows this server takes them
+        header, buffers = frames_request("full", styles=protocol.MAX_STYLES)
+        assert len(protocol.encode(conn.info.key, header, buffers)) == protocol.MAX_FRAMES
+        conn.send(header, buffers)
+        reply = conn.receive(20)
+        assert reply is not None and reply.type == protocol.ACCEPTED, reply.header if reply else None
+        conn.cancel("full")
+        while (end := conn.receive(60)) is not None and end.type not in (protocol.CANCELLED, protocol.RESULT,
+                                                                           protocol.ERROR):
+            pass
+        assert end is not None and (end.type != protocol.ERROR or end.header["code"] != "internal"), end
+        header, buffers = frames_request("over", styles=protocol.MAX_STYLES)
+        conn.send(header, [*buffers, style_file().data])
+        reply = conn.receive(20)
+        assert reply is not None and reply.type == protocol.ERROR, reply.header if reply else None
+        assert reply.header["code"] == "too_large" and "at most 10 frames" in reply.header["message"]
+
+
+def test_a_previous_frame_with_samples_that_are_not_numbers_is_refused_by_name(server):
+    """Float frames are held to what float layers are (finite samples); the engine decodes them, so the job is
+    accepted first and then ends with the reason."""
+    _, pixels8 = layer(16, 16)
+    rgb = (np.frombuffer(pixels8, np.uint8).reshape(16, 16, 4)[..., :3] / 255.0).astype("<f4")
+    desc = protocol.ImageDesc(16, 16, "RGB32F")
+    broken = rgb.copy()
+    broken[3, 5, 1] = np.nan
+    with server.connect() as conn, pytest.raises(client.ClientError) as err:
+        conn.stylize(rgb.tobytes(), desc, [style_file()], SMALL, previous=(rgb.tobytes(), broken.tobytes()))
+    assert err.value.code == "bad_image" and "previous frame's result" in str(err.value)
+    assert "finite" in str(err.value)
+
+
+def test_the_next_frame_of_an_animation_gets_a_result_of_the_layers_size_and_its_alpha(server):
+    """Frames mode end to end: the client sends the first frame's photo and result with the second frame."""
+    desc, first = layer(32, 24, alpha=77)
+    moved = np.roll(np.frombuffer(first, np.uint8).reshape(24, 32, 4), 2, axis=1).copy()  # the camera panned
+    moved[..., 3] = 99
+    with server.connect() as conn:
+        assert "previous" in conn.ping().features
+        first_result = conn.stylize(first, desc, [style_file()], SMALL)
+        second = conn.stylize(moved.tobytes(), desc, [style_file()], SMALL, previous=(first, first_result))
+    assert len(second) == len(first)
+    assert (np.frombuffer(second, np.uint8).reshape(24, 32, 4)[..., 3] == 99).all()  # this frame's alpha, kept
+
+
 # --- many clients -------------------------------------------------------------------------
 def test_eight_concurrent_clients_are_all_served_their_own_result(server):
     results: dict[int, object] = {}
@@ -290,6 +373,7 @@ def test_eight_concurrent_clients_are_all_served_their_own_result(server):
 def test_full_queue_answers_busy(tmp_path, vgg19_weights):
     srv = ServerProcess(tmp_path, vgg19_weights, "--queue-limit", "1")
     try:
+        srv.connect().close()  # up first: the slow client looks for the server once, and a loaded machine starts it late
         first = slow_client(srv)
         with srv.connect() as conn:
             desc, pixels = layer(16, 16)

@@ -126,11 +126,12 @@ json_values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
 ENVELOPE = [("type",), ("id",), ("ts",), ("job",)]  # replaced less often: most such messages stop at parsing
 FIELDS = [("content",), ("content", "width"), ("content", "height"), ("content", "format"), ("styles",), ("styles", 0),
           ("styles", 0, "name"), ("styles", 0, "weight"), ("styles", 1), ("params",),
-          *[("params", name) for name in params.SPECS], ("params", "unknown")]
+          *[("params", name) for name in params.SPECS], ("params", "unknown"),
+          ("previous",), ("previous", "width"), ("previous", "format")]  # ("previous", ...): when the recipe has one
 near_valid = st.one_of(known_values, st.integers(-5, 5000), st.floats(-1, 10), st.text(max_size=12))
 
 buffer_sets = st.one_of(
-    st.sampled_from(["valid", "valid+style"]),
+    st.sampled_from(["valid", "valid+style", "valid+previous"]),  # +previous: the frame before (frames mode)
     st.sampled_from(ODD_STYLE_FILES).map(lambda style: ["corpus", style]),  # a valid job with an odd style: run to its end
     st.lists(st.sampled_from(STYLE_FILES), min_size=1, max_size=2).map(lambda styles: [PIXELS, *styles]),
     st.lists(st.binary(max_size=300), max_size=protocol.MAX_FRAMES - 2),
@@ -150,6 +151,7 @@ def fuzzed_messages(draw) -> dict[str, Any]:
         "unknown": draw(st.dictionaries(st.text(max_size=12).filter(lambda k: k not in {f[0] for f in FIELDS + ENVELOPE}),
                                         st.one_of(near_valid, json_values), max_size=2)),
         "buffers": draw(buffer_sets),
+        "previous": draw(st.integers(0, 3)) == 0,  # a stylize that carries the previous animation frame
         "not_json": draw(st.one_of(st.none(), st.binary(max_size=200))) if draw(st.integers(0, 19)) == 0 else None,
     }
 
@@ -158,6 +160,8 @@ def build(recipe: dict[str, Any], serial: int) -> tuple[bytes, list[bytes]]:
     header: dict[str, Any] = protocol.new_header(recipe["type"], job=f"fuzz-{serial}")
     if recipe["type"] == protocol.STYLIZE:
         header.update(content=PIXELS_DESC.to_json(), styles=[{"name": "s.png", "weight": 1.0}], params=dict(SMALL))
+        if recipe["previous"]:
+            header["previous"] = PIXELS_DESC.to_json()
     elif recipe["type"] == protocol.PING:
         del header["job"]
     for path, value in recipe["replace"].items():
@@ -178,9 +182,12 @@ def build(recipe: dict[str, Any], serial: int) -> tuple[bytes, list[bytes]]:
         buffers = [PIXELS, STYLE]
     elif buffers == "valid+style":
         buffers = [PIXELS, STYLE, STYLE]
+    elif buffers == "valid+previous":  # the previous frame's photo and result, here the layer itself
+        buffers = [PIXELS, STYLE, PIXELS, PIXELS]
     if recipe["type"] == protocol.STYLIZE and "styles" in header and isinstance(header["styles"], list) and \
             len(buffers) >= 2 and ("styles",) not in recipe["replace"]:
-        header["styles"] = (header["styles"] * len(buffers))[: len(buffers) - 1]  # as many as the files sent
+        extra = 2 if isinstance(header.get("previous"), dict) and len(buffers) >= 4 else 0  # photo and result
+        header["styles"] = (header["styles"] * len(buffers))[: len(buffers) - 1 - extra]  # as many as the files sent
         text = text if recipe["not_json"] is not None else json_text(header).encode("utf-8", "surrogatepass")
     return text, list(buffers)
 

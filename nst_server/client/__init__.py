@@ -6,7 +6,8 @@ service imports ``protocol``, ``paths``, ``runtime`` and ``schedule`` from here
 (the engine ``paths`` and ``schedule``): one definition of the wire protocol, of
 where things live and of a job's work plan, for every side.
 
-* ``protocol``: the wire protocol (frames, signing, limits, parameters);
+* ``protocol``: the wire protocol (frames, signing, limits, parameters), with
+  ``pong_fields`` (a pong's optional ``features`` and ``speed``);
 * ``connection``: one ``Connection`` to a server over a transport, its job's
   messages turned into typed ``events``; ``transport_zmq`` (pyzmq in this
   process) and ``transport_stdio`` (the bridge helper's pipes);

@@ -148,6 +148,7 @@ class Connection:
         on_event: Callable[[events.Event], None] | None = None,
         silence_timeout: float = 8.0,
         preview_long_side: int | None = None,
+        previous: tuple[bytes, bytes] | None = None,
     ) -> bytes:
         """Run one job and return the result's pixels (same size and format as ``pixels``).
 
@@ -155,8 +156,12 @@ class Connection:
         ``on_event`` sees the job's events as they come (accepted, keep-alive,
         progress, preview: see events.py); previews fit ``preview_long_side``
         (the layer's long side or more: they come at the layer's own size; 0:
-        none; None: the server's small default).  Raises ClientError when the job
-        fails and ServerStopped when the server is silent for ``silence_timeout`` seconds.
+        none; None: the server's small default).  ``previous`` (frames mode): the
+        previous animation frame's photo and stylized result, each in ``desc``'s size
+        and format, for a frame consistent with it; only for a server whose pong lists
+        "previous" in its ``features`` (an older one refuses the job).  Raises
+        ClientError when the job fails and ServerStopped when the server is silent for
+        ``silence_timeout`` seconds.
         """
         if not isinstance(params, StyleParams):
             params = StyleParams.from_wire(dict(params))
@@ -167,7 +172,9 @@ class Connection:
         )
         if preview_long_side is not None:
             header["preview_long_side"] = preview_long_side
-        self.send(header, [pixels, *(s.data for s in styles)])
+        if previous is not None:  # described as the layer: the server refuses any other size or format
+            header["previous"] = desc.to_json()
+        self.send(header, [pixels, *(s.data for s in styles), *(previous or ())])
         for message in self._job_messages(job, silence_timeout):
             kind = message.type
             if kind == protocol.RESULT:

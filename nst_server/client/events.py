@@ -59,7 +59,8 @@ Event = Accepted | KeepAlive | Progress | Preview
 
 @dataclass(frozen=True)
 class Pong:
-    """A server's answer to a ping: who it is and how busy; ``speed`` as protocol.parse_speed gives it."""
+    """A server's answer to a ping: who it is and how busy; ``speed`` as protocol.parse_speed gives it;
+    ``features``: what it takes beyond NST/1's first form (protocol.FEATURES; () from a server before them)."""
 
     version: str | None = None
     instance: str | None = None
@@ -68,6 +69,7 @@ class Pong:
     jobs: int = 0
     queue_limit: int | None = None
     speed: dict[str, Any] | None = None
+    features: tuple[str, ...] = ()
 
 
 def _count(value: Any, default: int) -> int:
@@ -114,4 +116,4 @@ def pong(message: Message) -> Pong:
     version, instance = header.get("version"), header.get("instance")
     return Pong(version if isinstance(version, str) else None, instance if isinstance(instance, str) else None,
                 number("pid"), number("engine_pid"), _count(header.get("jobs"), 0), number("queue_limit"),
-                protocol.parse_speed(header.get("speed")))
+                protocol.parse_speed(header.get("speed")), protocol.parse_features(header.get("features")))

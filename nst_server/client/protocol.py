@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import os
 import struct
 import time
@@ -30,9 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# The errors and the parameters have modules of their own; they are named here too, as part of the protocol.
+# The errors, the parameters and a pong's optional fields have modules of their own; they are named here too,
+# as part of the protocol.
 from nst_server.client.errors import ERROR_CODES, MAX_TEXT_CHARS, ProtocolError, printable, shown  # noqa: F401
 from nst_server.client.params import SPECS, ParamSpec, StyleParams  # noqa: F401
+from nst_server.client.pong_fields import FEATURES, SPEED_PRECISIONS, parse_features, parse_speed  # noqa: F401
 from nst_server.client.strict_json import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS, loads_header  # noqa: F401
 
 MAGIC = b"NST/1"
@@ -41,7 +42,8 @@ MIN_LIBZMQ = (4, 3, 3)  # both ends: older libzmq has known security flaws (CVE-
 
 # --- limits checked before anything is parsed --------------------------------
 MAX_STYLES = 4
-MAX_FRAMES = 4 + MAX_STYLES  # magic, signature, header, layer pixels and the style files
+# magic, signature, header, layer pixels, the style files, and (frames mode) the previous frame's photo and result
+MAX_FRAMES = 6 + MAX_STYLES
 MAX_HEADER_BYTES = 64 * 1024
 MAX_SIDE = 16384
 MAX_PIXELS = 64 * 1024 * 1024  # 64 megapixels, e.g. 8192 x 8192
@@ -250,8 +252,9 @@ def verify(key: bytes, frames: Sequence[bytes], max_buffer_bytes: int = MAX_BUFF
     if not hmac.compare_digest(bytes(frames[1]), _digest(key, frames[2:])):
         raise refuse("bad_signature", "signature does not match")
     if len(frames) > MAX_FRAMES:
-        raise ProtocolError("too_large", f"a message has at most {MAX_FRAMES} frames (the layer and up to {MAX_STYLES} "
-                                         f"style images), this one has {len(frames)}")
+        raise ProtocolError("too_large", f"a message has at most {MAX_FRAMES} frames (the layer, up to {MAX_STYLES} "
+                                         f"style images and a previous frame's photo and result), this one has "
+                                         f"{len(frames)}")
     if len(frames[2]) > MAX_HEADER_BYTES:
         raise ProtocolError("too_large", f"the header has {len(frames[2])} bytes, over the limit of {MAX_HEADER_BYTES}")
     for buf in frames[3:]:
@@ -321,6 +324,7 @@ class StylizeFields:
     styles: list[tuple[str, float]]  # (name, blend weight) of each style file
     params: StyleParams
     preview_long_side: int = PREVIEW_LONG_SIDE  # 0: no previews; the layer's long side or more: at its size
+    previous: ImageDesc | None = None  # frames mode: equals content; its photo and result follow the style files
 
 
 def parse_preview_long_side(raw: Any) -> int:
@@ -339,10 +343,24 @@ def parse_stylize(message: Message, max_pixels: int = MAX_PIXELS) -> StylizeFiel
         raise ProtocolError("bad_message", "a stylize message carries the layer's pixels and at least one style file")
     params = StyleParams.from_wire(header.get("params", {}))
     content = parse_image_desc(header.get("content"), "layer", max_pixels)
-    styles = parse_styles(header.get("styles"), len(message.buffers) - 1)
+    previous = None
+    if header.get("previous") is not None:  # null: absent, as for preview_long_side
+        previous = parse_image_desc(header["previous"], "previous frame", max_pixels)
+        if previous != content:  # the engine carries the previous result pixel for pixel onto this frame
+            raise ProtocolError("bad_image", f"the previous frame must have the layer's size and format: it is "
+                                             f"{_described(previous)}, the layer {_described(content)}")
+        if len(message.buffers) < 4:
+            raise ProtocolError("bad_message", "a stylize message with a previous frame carries the layer's pixels, "
+                                               "at least one style file, then the previous frame's photo and result")
+    extra = 2 if previous is not None else 0  # the previous frame's photo and result come after the style files
+    styles = parse_styles(header.get("styles"), len(message.buffers) - 1 - extra)
     preview_long_side = parse_preview_long_side(header.get("preview_long_side"))
     assert message.job is not None  # parse() checked it
-    return StylizeFields(message.job, content, styles, params, preview_long_side)
+    return StylizeFields(message.job, content, styles, params, preview_long_side, previous)
+
+
+def _described(desc: ImageDesc) -> str:
+    return f"{desc.width}x{desc.height} {desc.format}"
 
 
 def error_header(code: str, message: str, job: str | None = None) -> dict[str, Any]:
@@ -351,39 +369,3 @@ def error_header(code: str, message: str, job: str | None = None) -> dict[str, A
     if job is not None:
         fields["job"] = job
     return new_header(ERROR, **fields)
-
-
-# --- the server's speed (an optional field of pong) ---------------------------
-SPEED_PRECISIONS = ("float32", "bfloat16")
-
-
-def _timings(raw: Any) -> dict[str, float] | None:
-    if not isinstance(raw, dict) or not raw:
-        return None
-    clean: dict[str, float] = {}
-    for name, seconds in raw.items():
-        if name not in SPEED_PRECISIONS or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-                or not math.isfinite(seconds) or seconds <= 0:
-            return None
-        clean[name] = float(seconds)
-    return clean
-
-
-def parse_speed(raw: Any) -> dict[str, Any] | None:
-    """The ``speed`` a pong carries, checked: ``precision`` (the engine's choice), ``seconds_per_megapixel_step``
-    (per precision measured, at whole-network scales) and ``texture_seconds_per_megapixel_step`` (the same at
-    texture scales; absent from servers before texture scales, when clients assume TEXTURE_COST of a whole
-    step); None when absent (not measured yet) or malformed."""
-    if not isinstance(raw, dict):
-        return None
-    timings = _timings(raw.get("seconds_per_megapixel_step"))
-    precision = raw.get("precision")
-    if timings is None or not isinstance(precision, str) or precision not in timings:
-        return None
-    speed: dict[str, Any] = {"precision": precision, "seconds_per_megapixel_step": timings}
-    if "texture_seconds_per_megapixel_step" in raw:
-        texture = _timings(raw["texture_seconds_per_megapixel_step"])
-        if texture is None or set(texture) != set(timings):
-            return None
-        speed["texture_seconds_per_megapixel_step"] = texture
-    return speed

@@ -26,10 +26,11 @@ from nst_server.client.protocol import ImageDesc
 from nst_server.engine import images
 from nst_server.engine.enlarge import enlarge
 from nst_server.pipe import messages
-from nst_server.pipe.image_checks import ImageError, refusal
+from nst_server.pipe.image_checks import BadPixels, ImageError, refusal
 
 if TYPE_CHECKING:
     from nst_server.engine.engine import ProgressCallback, StyleTransferEngine
+    from nst_server.engine.temporal import Previous
 
 PREVIEW_INTERVAL_S = 2.0
 PREVIEW_SHARE = 0.05  # of the worker's time at most, for previews
@@ -42,6 +43,7 @@ class Decoded:
     content: np.ndarray  # (H, W, C) float32 in [0, 1], C = 3 or 4
     styles: list[np.ndarray]  # (h, w, 3) float32 in [0, 1]
     style_weights: list[float]
+    previous: Previous | None = None  # frames mode: the frame before, RGB at the layer's size
 
 
 def style_long_side(params: StyleParams) -> int:
@@ -58,14 +60,32 @@ def decode(request: messages.JobRequest) -> Decoded:
         styles=[images.decode_style(data, name, long_side)
                 for data, (name, _) in zip(request.style_files, request.styles, strict=True)],
         style_weights=[weight for _, weight in request.styles],
+        previous=decode_previous(request.content, request.previous) if request.previous is not None else None,
     )
+
+
+def decode_previous(desc: ImageDesc, previous: tuple[bytes, bytes]) -> Previous:
+    """The previous frame's photo and result, sent in the layer's format, as (H, W, 3) float32 in [0, 1]: decoded
+    as the layer is (float samples must be finite), the alpha dropped (the engine never uses it)."""
+    from nst_server.engine.temporal import Previous  # OpenCV and TensorFlow: imported by frames-mode jobs only
+
+    arrays = []
+    for what, data in zip(("photo", "result"), previous, strict=True):
+        try:
+            pixels = images.pixels_to_array(desc, data)
+        except BadPixels as exc:  # say which image: the layer has the same message
+            raise BadPixels(f"the previous frame's {what}: {exc}") from None
+        arrays.append(np.ascontiguousarray(pixels[..., :3]))
+    return Previous(photo=arrays[0], result=arrays[1])
 
 
 def run(engine: StyleTransferEngine, request: messages.JobRequest, progress: ProgressCallback) -> bytes:
     """The stylized layer, at the layer's own size and format, its alpha kept."""
     desc, decoded = request.content, decode(request)
+    # ``previous`` only for frames-mode jobs: every other job calls the engine exactly as before frames mode.
+    frames = {"previous": decoded.previous} if decoded.previous is not None else {}
     result = engine.stylize(decoded.content[..., :3], decoded.styles, request.params,
-                            style_weights=decoded.style_weights, progress=progress)
+                            style_weights=decoded.style_weights, progress=progress, **frames)
     result = enlarge(result, decoded.content[..., :3])
     if desc.channels == 4:  # the colours written over the layer's own, beside its alpha: no second RGBA copy
         decoded.content[..., :3] = result

@@ -31,6 +31,8 @@ class JobRequest:
     styles: tuple[tuple[str, float], ...]  # (name, blend weight) of each style file
     params: StyleParams
     preview_long_side: int = PREVIEW_LONG_SIDE  # previews fit this long side (0: none); the layer's own or more: its size
+    # Frames mode: the previous frame's photo and stylized result, each in the layer's size and format.
+    previous: tuple[bytes, bytes] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

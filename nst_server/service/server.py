@@ -215,7 +215,8 @@ class StyleServer:
     def _on_ping(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
         self._send(sock, client, protocol.new_header(
             protocol.PONG, version=__version__, instance=self.instance, pid=os.getpid(),
-            engine_pid=self.worker.pid, jobs=len(self._jobs), queue_limit=self.queue_limit, speed=self.speed))
+            engine_pid=self.worker.pid, jobs=len(self._jobs), queue_limit=self.queue_limit, speed=self.speed,
+            features=list(protocol.FEATURES)))
 
     def _on_cancel(self, sock: zmq.Socket, client: bytes, message: Message) -> None:
         self._cancel(self._client_job(client, message))

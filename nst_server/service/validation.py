@@ -1,11 +1,12 @@
 """A stylize request checked at the boundary, in the socket process, before the engine sees it.
 
 Cheap, and no TensorFlow or numpy: parameters, the layer's description and
-buffer length, each style file's size, format and dimensions (read from its
-header, never decoded here), and that neither image is too narrow for the
-network at the requested size.  protocol.verify has already held every frame
-and buffer to the server's limits.  What passes becomes a ``JobRequest`` for the
-worker (nst_server/pipe/messages.py).
+buffer length (and the previous frame's, in frames mode), each style file's
+size, format and dimensions (read from its header, never decoded here), and
+that neither image is too narrow for the network at the requested size.
+protocol.verify has already held every frame and buffer to the server's
+limits.  What passes becomes a ``JobRequest`` for the worker
+(nst_server/pipe/messages.py).
 """
 
 from __future__ import annotations
@@ -44,9 +45,19 @@ def check_network_size(what: str, width: int, height: int, long_side: int, param
 def validate_stylize(message: Message, limits: Limits = Limits()) -> JobRequest:
     """Everything a stylize message carries, checked; ProtocolError names the first problem."""
     fields = protocol.parse_stylize(message, limits.max_pixels)
-    pixels, style_files = message.buffers[0], message.buffers[1:]
+    buffers = message.buffers
+    extra = 2 if fields.previous is not None else 0  # the previous frame's photo and result follow the style files
+    pixels, style_files = buffers[0], buffers[1:len(buffers) - extra]
     protocol.check_buffer(fields.content, pixels, "layer")
     p = fields.params
+    previous = None
+    if fields.previous is not None:
+        previous = (buffers[-2], buffers[-1])
+        protocol.check_buffer(fields.content, previous[0], "previous frame photo")
+        protocol.check_buffer(fields.content, previous[1], "previous frame result")
+        if p.method == "seed":  # the tutorial's algorithm stays as it is: no temporal term, no carried start
+            raise ProtocolError("bad_parameter", "a previous frame (frames mode) needs method 'multiscale'; "
+                                                 "method 'seed' cannot use it")
     layer_side, style_side = schedule.network_long_sides(p.method, p.preset, p.size, p.style_scale)
     check_network_size("the layer", fields.content.width, fields.content.height, layer_side, fields.params)
     for (name, _), data in zip(fields.styles, style_files, strict=True):
@@ -60,4 +71,4 @@ def validate_stylize(message: Message, limits: Limits = Limits()) -> JobRequest:
             raise refusal(exc) from None
         check_network_size(f"the style image {name}", width, height, style_side, fields.params)
     return JobRequest(fields.job, fields.content, pixels, tuple(style_files), tuple(fields.styles), fields.params,
-                      fields.preview_long_side)
+                      fields.preview_long_side, previous)
