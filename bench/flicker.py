@@ -139,6 +139,13 @@ def stylize_clip(engine: Any, photos: list[np.ndarray], style: np.ndarray, param
     return results, seconds
 
 
+def side_by_side(photos: list[np.ndarray], results: dict[str, list[np.ndarray]]) -> list[Any]:
+    """The frames of an animated panel: the photos, then each mode's frames, labelled (the README's animation)."""
+    labels = ["photo", *(("frames stylized one by one" if k == "independent" else f"frames mode ({k})") for k in results)]
+    return [panel([photo, *(r[t] for r in results.values())], labels).convert("P", palette=1, colors=255)  # adaptive
+            for t, photo in enumerate(photos)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", nargs="+", default=list(CLIPS), choices=CLIPS)
@@ -183,6 +190,7 @@ def main() -> None:
             photo_change = mean_change(photos)
             measures = [judge.against(style, p) for p in photos]
             rows, strips, independent = {}, [panel(photos, [f"photo {t + 1}" for t in range(frames)])], None
+            all_results: dict[str, list[np.ndarray]] = {}
             photo_warp = warp_change(photos, photos)
             print(f"\n{clip}: photos change {photo_change * 255:.2f}/255 a frame, {photo_warp * 255:.2f}/255 after "
                   "their flow", flush=True)
@@ -212,11 +220,15 @@ def main() -> None:
                       f"frame 1 {seconds[0]:.1f} s, then {np.mean(seconds[1:]):.1f} s "
                       f"({row.get('followup_time_ratio', 1):.2f}x an independent frame)", flush=True)
                 strips.append(panel(results, [f"{label} {t + 1}" for t in range(frames)]))
+                all_results[label] = results
                 (OUT / "flicker").mkdir(parents=True, exist_ok=True)
                 gif = [to_pil(r) for r in results]
                 gif[0].save(OUT / "flicker" / f"{clip}_{label.replace(' ', '_')}.gif", save_all=True,
                             append_images=gif[1:], duration=100, loop=0)
             stack(strips).save(OUT / "flicker" / f"{clip}.png")
+            animation = side_by_side(photos, all_results)
+            animation[0].save(OUT / "flicker" / f"{clip}_side_by_side.gif", save_all=True, append_images=animation[1:],
+                              duration=120, loop=0)
             report["clips"][clip] = {"photo_change": round(photo_change * 255, 2), "photo_warp_error":
                                      round(photo_warp * 255, 2), "modes": rows}
     finally:
