@@ -119,3 +119,17 @@ def test_balanced_gives_a_large_layer_half_its_long_side_in_a_few_512_px_runs():
 def test_time_words_are_rounded_as_a_person_says_them():
     assert [estimate.duration(s) for s in (0.3, 7, 42, 95, 125, 3599, 4000)] == \
         ["1 s", "7 s", "40 s", "1 min 40 s", "2 min", "1 h", "1 h 5 min"]
+
+
+def test_an_animation_costs_its_first_frame_then_a_shorter_follow_up_per_frame():
+    """Issue 20: frames after the first run schedule.plan_followup, about half the work or less."""
+    speed = {"precision": "float32", "seconds_per_megapixel_step": {"float32": 2.0},
+             "texture_seconds_per_megapixel_step": {"float32": 0.6}}
+    for height, width, size, preset in ((240, 320, 320, "balanced"), (1800, 2400, 2048, "high"),
+                                        (64, 96, 96, "preview")):
+        first = estimate.estimate_seconds(speed, height, width, size, preset, 0, "auto")
+        followup = estimate.followup_seconds(speed, height, width, size, preset, 0, "auto")
+        assert 0 < followup < first
+        assert estimate.estimate_frames_seconds(speed, height, width, size, preset, 0, "auto", 1) == first
+        assert estimate.estimate_frames_seconds(speed, height, width, size, preset, 0, "auto", 5) == \
+            pytest.approx(first + 4 * followup)

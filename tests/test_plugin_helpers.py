@@ -1,4 +1,4 @@
-"""The plug-in's pure modules (request, wording, job_control, provenance, pixels, failures), without GIMP."""
+"""The plug-in's pure modules (request, wording, job_control, provenance, pixels, failures, frames), without GIMP."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ ARGS = {"strength": 70, "preset": "preview", "preserve-colors": True, "style-sca
 
 def test_the_pure_modules_need_neither_gimp_nor_pyzmq():
     code = ("import sys; sys.modules['zmq'] = None; sys.modules['gi'] = None; sys.path.insert(0, sys.argv[1]); "
-            "sys.path.insert(0, sys.argv[2]); import failures, job_control, pixels, provenance, request, wording; print('ok')")
+            "sys.path.insert(0, sys.argv[2]); import failures, frames, job_control, pixels, provenance, request, wording; "
+            "print('ok')")
     result = subprocess.run([sys.executable, "-I", "-c", code, str(PLUGIN_DIR), str(REPO)], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 

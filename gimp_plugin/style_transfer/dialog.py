@@ -83,14 +83,16 @@ class ServerWarmup:
 class EstimateLabel:
     """The dialog's line with the estimated time for the chosen quality and detail, kept up to date."""
 
-    def __init__(self, label, config, sizes: list[tuple[int, int]], warmup: ServerWarmup) -> None:
+    def __init__(self, label, config, sizes: list[tuple[int, int]], warmup: ServerWarmup,
+                 frame_sizes: list[tuple[int, int]] | None = None) -> None:
         self.label, self.config, self.sizes, self.warmup = label, config, sizes, warmup
+        self.frame_sizes = frame_sizes or []  # whole layers: frames mode ignores the selection
         try:
             self.precision = extra_params(os.environ.get(EXTRA_PARAMS_ENV)).get("precision", "auto")
         except PluginError:  # the run itself reports a bad value
             self.precision = "auto"
         self.shown = None
-        for name in ("preset", "size", "steps"):
+        for name in ("preset", "size", "steps", "frames"):
             config.connect(f"notify::{name}", lambda *_: self.refresh())
         self.refresh()
         GLib.timeout_add(300, self._tick)
@@ -101,7 +103,9 @@ class EstimateLabel:
 
     def refresh(self) -> None:
         args = {name: self.config.get_property(name) for name in ("preset", "size", "steps")}
-        text = estimate_text(self.sizes, args, self.precision, self.warmup.speed, self.warmup.waiting)
+        frames = bool(self.config.get_property("frames")) and len(self.frame_sizes) >= 2
+        text = estimate_text(self.frame_sizes if frames else self.sizes, args, self.precision, self.warmup.speed,
+                             self.warmup.waiting, frames=frames)
         if text != self.shown:
             self.shown = text
             self.label.set_text(text)
@@ -128,7 +132,7 @@ def fill_dialog(dialog, config=None, image=None, drawables=None, warmup=None) ->
         dialog.fill_box("advanced-box", [spec.argument for spec in dialog_specs("advanced")])
         dialog.fill_expander("advanced", "advanced-title", False, "advanced-box")
         dialog.fill(["style-file", "style-layer", "style-hint", *(spec.argument for spec in dialog_specs("main")),
-                     "estimate", "second", "advanced"])
+                     "frames", "estimate", "second", "advanced"])
     except (AttributeError, TypeError):  # an API that differs: every option still shows
         dialog.fill(None)
         return
@@ -138,7 +142,8 @@ def fill_dialog(dialog, config=None, image=None, drawables=None, warmup=None) ->
         except PluginError as exc:
             label.set_text(str(exc))
             return
-        EstimateLabel(label, config, sizes, warmup)
+        frame_sizes = [(d.get_width(), d.get_height()) for d in drawables if isinstance(d, Gimp.Layer)]
+        EstimateLabel(label, config, sizes, warmup, frame_sizes)
 
 
 # --- the settings of a result, offered again ------------------------------------------------

@@ -41,6 +41,7 @@ class LayerJob:
         self._control = self._progress = None
         self._lead = ""
         self._last_preview = 0.0
+        self.sent = self.received = None  # the RGB sent and received: the next animation frame's ``previous``
 
     @property
     def region(self) -> tuple[int, int, int, int]:
@@ -63,15 +64,19 @@ class LayerJob:
             layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
         observer.seen("created", layer)
 
-    def run(self, conn, styles: list[protocol.StyleImage], params: StyleParams, control, progress, lead: str) -> bytes:
+    def run(self, conn, styles: list[protocol.StyleImage], params: StyleParams, control, progress, lead: str,
+            previous: tuple[bytes, bytes] | None = None) -> bytes:
         """Send the job and follow it to its result (progress text, live previews, Stop and Cancel); returns
-        the result with the region's alpha, in the format it was read in."""
+        the result with the region's alpha, in the format it was read in.  ``previous``: the previous animation
+        frame's ``sent`` and ``received`` (frames mode), which this job's are kept as."""
         control.new_job(conn)
         self._control, self._progress, self._lead, self._last_preview = control, progress, lead, 0.0
         sample = self.desc.bytes_per_sample
         try:
-            rgb = conn.stylize(without_alpha(self.pixels, sample), self.desc, styles, params, on_event=self._on_event,
-                               preview_long_side=max(self.width, self.height))
+            self.sent = without_alpha(self.pixels, sample)
+            rgb = conn.stylize(self.sent, self.desc, styles, params, on_event=self._on_event,
+                               preview_long_side=max(self.width, self.height), previous=previous)
+            self.received = rgb
             return with_alpha(rgb, self.pixels, sample)
         except errors.ClientError as exc:
             if exc.code == "cancelled" and control.requested == "cancel":

@@ -57,6 +57,16 @@ def blended_name(names: list[str]) -> str:
     return " + ".join(names)
 
 
+def frame_detail(width: int, height: int, size: int, args: dict, precision: str, speed: dict | None,
+                 followup: bool) -> tuple[int, float | None]:
+    """(long side, estimated seconds or None) of an animation frame after the first: the first frame's detail
+    (one look for the whole animation), on the shorter plan when it ``followup``s the previous frame."""
+    if speed is None:
+        return size, None
+    timing = estimate.followup_seconds if followup else estimate.estimate_seconds
+    return size, timing(speed, height, width, size, args["preset"], args["steps"], precision)
+
+
 def detail_for(width: int, height: int, args: dict, precision: str, speed: dict | None) -> tuple[int, float | None]:
     """(long side to work at, estimated seconds or None) for one layer region: the dialog's detail, or with
     detail 0 the largest the quality finishes within its time budget on this server."""

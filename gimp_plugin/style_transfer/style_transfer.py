@@ -12,14 +12,21 @@ the work goes (layer_job.py).  All of it is one undo group.  In interactive
 mode a small window offers Stop (keep the best result so far) and Cancel
 (leave the image as it was).  The parameters of each result are stored on its
 layer as a parasite, and offered again when the filter runs on that layer.
+With "Animation frames" (checked by itself when the selected layers are named
+as frames) the layers are an animation's frames instead: stylized bottom
+first, each from the previous one so that the animation does not flicker,
+into a new image that Playback and the GIF/WebP exporters read as the
+source's animation (frame_job.py); the source image is never modified.
 
 The plug-in's modules, beside this file: ``dialog`` (the dialog and the server
-warming up meanwhile), ``layer_job`` (one layer's job), ``progress_window``,
-``gimp_io`` (pixels, styles and the parasite in GIMP); the pure ones, unit tested
-without GIMP: ``request`` (what the server gets), ``wording`` (what the plug-in
-says), ``job_control`` (Stop and Cancel), ``provenance``, ``pixels`` and
-``failures``; and ``observer`` (the door for a test watcher).  The ``nst_server`` folder beside them
-is the client package install.py copies.
+warming up meanwhile), ``layer_job`` (one layer's job), ``frame_job`` (frames
+mode's checks and its new image), ``progress_window``, ``gimp_io`` (pixels,
+styles and the parasite in GIMP); the pure ones, unit tested without GIMP:
+``request`` (what the server gets), ``wording`` (what the plug-in says),
+``job_control`` (Stop and Cancel), ``provenance``, ``pixels``, ``frames``
+(frame-timing names) and ``failures``; and ``observer`` (the door for a test
+watcher).  The ``nst_server`` folder beside them is the client package
+install.py copies.
 
 Runs in GIMP's own Python: standard library, PyGObject and pyzmq only.  pyzmq
 is imported only when a connection is opened, so that a missing module is
@@ -45,13 +52,14 @@ sys.path.insert(0, str(PLUGIN_DIR))  # the plug-in's modules, and the client pac
 import observer  # noqa: E402
 from dialog import SPEED_WAIT_S, ServerWarmup, fill_dialog, prefill_from_provenance  # noqa: E402
 from failures import PluginError, UserCancelled  # noqa: E402
+from frame_job import FRAMES_ARG, Animation, looks_like_animation, selected_frames  # noqa: E402
 from gimp_io import PARASITE_NAME, read_styles  # noqa: E402
 from job_control import JobControl  # noqa: E402
 from layer_job import LayerJob, layer_jobs  # noqa: E402
 from progress_window import ProgressWindow, QuietProgress  # noqa: E402
 from provenance import provenance_record  # noqa: E402
-from request import EXTRA_PARAMS_ENV, REMEMBERED_ARGS, blended_name, detail_for, extra_params, server_params  # noqa: E402
-from wording import layer_lead, planned_text  # noqa: E402
+from request import EXTRA_PARAMS_ENV, REMEMBERED_ARGS, blended_name, detail_for, extra_params, frame_detail, server_params  # noqa: E402
+from wording import frame_lead, layer_lead, planned_text  # noqa: E402
 
 from nst_server.client import config as plugin_config  # noqa: E402  (standard library only)
 from nst_server.client import connect, errors, protocol, server_speed  # noqa: E402
@@ -97,16 +105,29 @@ def server_speed_now(conn, key: str, needed: bool, progress) -> dict | None:
     return speed
 
 
+def server_features(conn) -> tuple[str, ...]:
+    """What the server takes beyond NST/1's first form (its pong's ``features``); () from an older one."""
+    pong = conn.ping(2.0)
+    return pong.features if pong is not None else ()
+
+
 class Run:
-    """One call of the procedure: each selected layer's job in turn, on one connection."""
+    """One call of the procedure: each selected layer's job in turn, on one connection.
+
+    With ``frames`` the jobs are an animation's frames, bottom first: each after the first carries the previous
+    frame's photo and result (when the server takes them), and all are worked at the first frame's detail.
+    """
 
     def __init__(self, image, jobs: list[LayerJob], has_selection: bool, styles: list[tuple[str, bytes, dict]],
-                 args: dict, params: StyleParams, progress, control: JobControl) -> None:
+                 args: dict, params: StyleParams, progress, control: JobControl, frames: bool = False) -> None:
         self.image, self.jobs, self.has_selection = image, jobs, has_selection
         self.styles, self.args, self.params = styles, args, params
         self.progress, self.control = progress, control
         self.config = server_config()
         self.speed = None
+        self.frames = frames
+        self.chained = False  # the server carries the previous frame into the next
+        self.frame_size: int | None = None  # frames mode: the first frame's detail, used for all
 
     def stylize_layers(self, conn=None) -> int:
         """Every layer in turn, each with its live layer; returns how many results were kept.
@@ -127,7 +148,12 @@ class Run:
                     conn = open_connection(self.config)
                 if index == 0:
                     self._learn_speed(conn)
-                self._stylize(job, conn, style_images, layer_lead(index, len(self.jobs)))
+                previous = None
+                if self.chained and index > 0:
+                    previous = (self.jobs[index - 1].sent, self.jobs[index - 1].received)
+                lead = (frame_lead(index, len(self.jobs), self.chained) if self.frames
+                        else layer_lead(index, len(self.jobs)))
+                self._stylize(job, conn, style_images, lead, previous, index)
                 kept += 1
                 Gimp.displays_flush()
         finally:
@@ -137,24 +163,39 @@ class Run:
 
     def _learn_speed(self, conn) -> None:
         self.speed = server_speed_now(conn, server_speed.server_key(self.config), not self.args["size"], self.progress)
-        observer.seen("connected", None, via="bridge" if connect.uses_bridge(self.config) else "pyzmq", speed=self.speed)
+        features = server_features(conn) if self.frames else ()
+        self.chained = "previous" in features
+        observer.seen("connected", None, via="bridge" if connect.uses_bridge(self.config) else "pyzmq", speed=self.speed,
+                      features=list(features))
 
-    def _stylize(self, job: LayerJob, conn, style_images: list[protocol.StyleImage], lead: str) -> None:
-        size, seconds = detail_for(job.width, job.height, self.args, self.params.precision, self.speed)
+    def _stylize(self, job: LayerJob, conn, style_images: list[protocol.StyleImage], lead: str,
+                 previous: tuple[bytes, bytes] | None, index: int) -> None:
+        if self.frame_size is not None:  # one look for the whole animation: the first frame's detail
+            size, seconds = frame_detail(job.width, job.height, self.frame_size, self.args, self.params.precision,
+                                         self.speed, followup=previous is not None)
+        else:
+            size, seconds = detail_for(job.width, job.height, self.args, self.params.precision, self.speed)
+        if self.frames:
+            self.frame_size = size
         params = self.params.replace(size=size)
-        observer.seen("estimate", None, size=size, seconds=seconds, automatic=not self.args["size"], speed=self.speed)
-        Gimp.progress_set_text(f"{lead}at {planned_text(size, seconds)}")
-        self.progress.update(f"{lead}at {planned_text(size, seconds)}")
+        text = f"{lead}at {planned_text(size, seconds)}"
+        observer.seen("estimate", None, size=size, seconds=seconds, automatic=not self.args["size"], speed=self.speed,
+                      text=text)
+        Gimp.progress_set_text(text)
+        self.progress.update(text)
         started = time.monotonic()
-        result = job.run(conn, style_images, params, self.control, self.progress, lead)
+        result = job.run(conn, style_images, params, self.control, self.progress, lead, previous)
         if self.control.requested == "cancel":  # pressed as the result arrived
             raise UserCancelled()
         if not (self.image.is_valid() and job.source.is_valid()):
             raise PluginError("The layer was closed while it was being stylized.")
-        job.finish(result, provenance_record(
+        record = provenance_record(
             job.name, [origin for _, _, origin in self.styles], params, self.args, job.region,
             stopped_early=self.control.requested == "stop", estimate_seconds=seconds, speed=self.speed,
-            elapsed=time.monotonic() - started))
+            elapsed=time.monotonic() - started)
+        if self.frames:
+            record["frame"] = {"index": index + 1, "frames": len(self.jobs), "previous": previous is not None}
+        job.finish(result, record)
 
 
 def run(procedure, run_mode, image, drawables, config, data):
@@ -163,6 +204,7 @@ def run(procedure, run_mode, image, drawables, config, data):
     if interactive:
         GimpUi.init(PROC_NAME)
         prefill_from_provenance(config, drawables)
+        config.set_property(FRAMES_ARG, looks_like_animation(image, drawables))  # layers named as frames
         warmup = ServerWarmup(server_config())
         dialog = GimpUi.ProcedureDialog.new(procedure, config, "Style Transfer")
         fill_dialog(dialog, config, image, drawables, warmup)
@@ -174,36 +216,45 @@ def run(procedure, run_mode, image, drawables, config, data):
 
     control = JobControl(on_job=lambda job: observer.seen("job", None, job=job))
     progress = QuietProgress()
-    jobs = []
+    jobs, animation = [], None
+    frames = bool(config.get_property(FRAMES_ARG)) and len(drawables) >= 2  # a single layer runs as ever
     group_open = False
     try:
-        jobs, has_selection = layer_jobs(image, drawables)
+        if frames:  # checked before anything is made: a problem leaves no new image
+            sources, has_selection = selected_frames(image, drawables), False  # whole frames: no selection
+        else:
+            jobs, has_selection = layer_jobs(image, drawables)
         styles = read_styles(config)
         args = {name: config.get_property(name) for name in REMEMBERED_ARGS}
         params = server_params(args, extra_params(os.environ.get(EXTRA_PARAMS_ENV)))
+        if frames:
+            args[FRAMES_ARG] = True  # in the provenance only: the server never sees it
         Gimp.progress_init("Style transfer")
         if interactive:
             progress = ProgressWindow(control, PROC_NAME + "-progress")
-        image.undo_group_start()  # the live layers too: one undo removes everything, even after a kill
-        group_open = True
+        if frames:
+            animation = Animation(image, sources, interactive)  # the source image is never modified
+            jobs = animation.jobs
+        else:
+            image.undo_group_start()  # the live layers too: one undo removes everything, even after a kill
+            group_open = True
         conn = warmup.take(progress, need_speed=not args["size"]) if warmup is not None else None
-        Run(image, jobs, has_selection, styles, args, params, progress, control).stylize_layers(conn)
+        kept = Run(image, jobs, has_selection, styles, args, params, progress, control, frames).stylize_layers(conn)
+        if animation is not None:
+            animation.keep(kept)  # Stop: the frames done so far
         Gimp.displays_flush()
     except UserCancelled:
-        for job in jobs:
-            job.remove()
+        discard(jobs, animation)
         Gimp.displays_flush()
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     except PluginError as exc:
-        for job in jobs:
-            job.remove()  # never leave a half-made layer behind
+        discard(jobs, animation)  # never leave a half-made layer or image behind
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
     except Exception as exc:  # a bug of ours: still a message, never a silent failure
-        for job in jobs:
-            try:
-                job.remove()
-            except Exception:
-                pass
+        try:
+            discard(jobs, animation)
+        except Exception:
+            pass
         message = f"Style transfer failed unexpectedly ({type(exc).__name__}: {exc}). Please report this."
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
     finally:
@@ -212,6 +263,17 @@ def run(procedure, run_mode, image, drawables, config, data):
         progress.close()
         Gimp.progress_end()
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def discard(jobs: list[LayerJob], animation: Animation | None) -> None:
+    """Cancel or a failure: every unfinished result layer goes, and the new image of frames mode."""
+    for job in jobs:
+        try:
+            job.remove()
+        except Exception:  # the others still go
+            pass
+    if animation is not None:
+        animation.discard()
 
 
 def add_parameter_arguments(procedure, flags) -> None:
@@ -280,6 +342,11 @@ class StyleTransfer(Gimp.PlugIn):
         )
         procedure.add_int_argument("second-style-weight", "Second style's _weight (%)",
                                    "how much of the blend the second style makes, when one is chosen", 0, 100, 50, flags)
+        procedure.add_boolean_argument(
+            FRAMES_ARG, "Animation frames (_bottom first)",
+            "Stylize the selected layers in stack order (bottom first) as one animation that does not flicker; the "
+            "result is a new image with the same frame names and timings (whole frames: the selection is ignored). "
+            "Checked by itself when the selected layers are named as frames, e.g. 'Frame 2 (100ms)'", False, flags)
         return procedure
 
 

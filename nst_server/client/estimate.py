@@ -64,6 +64,26 @@ def estimate_seconds(speed: dict[str, Any], height: int, width: int, size: int, 
     return STEP_OVERHEAD * work + layer
 
 
+def followup_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int = 0,
+                     precision: str = "auto") -> float:
+    """Seconds an animation's frame after the first takes (issue 20): estimate_seconds on
+    schedule.plan_followup's scales, and the layer's cost three times (the previous frame's photo and result
+    travel with it)."""
+    scales = schedule.plan_followup(height, width, size, preset, steps)
+    work = sum(seconds_per_megapixel_step(speed, precision, texture) * schedule.megapixel_steps(scales, texture)
+               for texture in (False, True))
+    layer = 3 * LAYER_COST * height * width / 1e6 * seconds_per_megapixel_step(speed, precision, texture=True)
+    return STEP_OVERHEAD * work + layer
+
+
+def estimate_frames_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int,
+                            precision: str, n: int) -> float:
+    """Seconds ``n`` animation frames of ``height`` x ``width`` take: the first a whole job, each next one
+    a follow-up."""
+    return (estimate_seconds(speed, height, width, size, preset, steps, precision)
+            + (n - 1) * followup_seconds(speed, height, width, size, preset, steps, precision))
+
+
 def budget_seconds(speed: dict[str, Any], height: int, width: int, preset: str, steps: int = 0,
                    precision: str = "auto") -> float:
     """What automatic detail may spend on this layer: BUDGET_S, or RELATIVE_BUDGET times a 512 px balanced run."""

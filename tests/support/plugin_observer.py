@@ -7,7 +7,8 @@ It runs in GIMP's Python beside the plug-in's modules.  Read from the environmen
   written), and the job's id, the connection and the estimate;
 * ``NST_PLUGIN_TEST_PRESS``: ``cancel`` or ``stop`` presses that button of the
   progress window (the same functions the buttons call) right after a live
-  preview.
+  preview; with ``NST_PLUGIN_TEST_PRESS_AFTER`` = n, only once n results are final (e.g. Stop in an
+  animation's third frame).
 """
 
 import hashlib
@@ -19,10 +20,14 @@ from gimp_io import read_region  # the plug-in's own module: its folder is on th
 
 TRACE_ENV = "NST_PLUGIN_TRACE"
 PRESS_ENV = "NST_PLUGIN_TEST_PRESS"
+PRESS_AFTER_ENV = "NST_PLUGIN_TEST_PRESS_AFTER"
+finals = 0  # results made final so far in this plug-in process
 
 
 def seen(event: str, layer, **facts) -> None:
     """One line of the trace file: what GIMP now holds in ``layer`` (None: the event only)."""
+    global finals
+    finals += event == "final"
     path = os.environ.get(TRACE_ENV)
     if not path:
         return
@@ -38,6 +43,8 @@ def seen(event: str, layer, **facts) -> None:
 def preview_shown(control) -> None:
     """Press the button ``NST_PLUGIN_TEST_PRESS`` names, as a person would after seeing a preview."""
     press = os.environ.get(PRESS_ENV)
+    if finals < int(os.environ.get(PRESS_AFTER_ENV) or 0):
+        return
     if press == "cancel":
         control.press_cancel()
     elif press == "stop":
