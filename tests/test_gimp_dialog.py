@@ -1,6 +1,7 @@
 """The plug-in's windows in GUI GIMP 3 (3.0 and 3.2) on a virtual screen (Xvfb), pressed like a person would.
 
-gimp_gui_driver.py runs GIMP with its interface, presses Return in the dialog,
+gimp_gui_driver.py runs GIMP with its interface, closes the dialog with Escape
+on a photo and on three layers (named as frames, then plainly), presses Return in the dialog,
 Stop and then Cancel in the progress window, kills a plug-in in the middle of a
 job and presses Ctrl+Z once.  With NST_WRITE_DOCS_IMAGES=1 (what
 docs/make_dialog_screenshot.py sets) the pictures of the dialog and of the
@@ -37,6 +38,7 @@ SUPPORT = Path(__file__).parent / "support"
 FIRST = {**EVERY_ARGUMENT, "steps": 300}  # long enough that the interactive runs see live previews
 LONG = {"size": 64, "steps": 600, "strength": 70, "preset": "preview"}
 DEFAULTS_PHOTO, DEFAULTS_SIZE = "rocket.jpg", (2400, 1800)  # the new user's dialog is shown on this photo
+FRAMES_SIZE = (320, 240)  # three layers named as frames, then with plain names
 
 
 def read_xwd(path: Path) -> Image.Image:
@@ -84,7 +86,7 @@ def gui_run(gimp, workspace, installed):  # noqa: F811
     with Image.open(shared_image(DEFAULTS_PHOTO)) as photo:  # a layer of the size artists have
         photo.convert("RGB").resize(DEFAULTS_SIZE, Image.Resampling.LANCZOS).save(run_dir / "photo.jpg", quality=90)
     spec = json.loads((run_dir / "spec.json").read_text())
-    spec.update(every_argument=FIRST, long=LONG, defaults_photo=f"{w}/gui/photo.jpg")
+    spec.update(every_argument=FIRST, long=LONG, defaults_photo=f"{w}/gui/photo.jpg", frames_size=FRAMES_SIZE)
     (run_dir / "spec.json").write_text(json.dumps(spec))
     started = time.monotonic()
     result = gimp.run(["python3", f"{w}/gimp_gui_driver.py", f"{w}/gui"],
@@ -117,8 +119,7 @@ def test_a_new_users_dialog_shows_every_default_and_the_estimate(gui_run):
     assert report["defaults"]["status"] == "cancel", report["defaults"]  # Escape closed it; nothing ran
     events = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
     shown = [e for e in events if e["event"] == "estimate-shown"]
-    first_job = next((e["t"] for e in events if e["event"] == "created"), float("inf"))
-    on_photo = [e for e in shown if e["t"] < first_job]
+    on_photo = [e for e in shown if e["t"] < report["frames"]["opened"]]  # before the dialog on three layers
     print([e["text"] for e in on_photo])
     defaults = StyleParams()
     assert {(e["preset"], e["size"], e["steps"]) for e in on_photo} == {(defaults.preset, 0, 0)}
@@ -178,3 +179,28 @@ def test_dialog_shows_the_estimated_time_before_ok(gui_run):
     print(shown)
     # The dialog opened on the first result, whose detail is FIRST's 48 px (preview paints at half, at least 32 px).
     assert any(re.fullmatch(r"Result: \d+×\d+ px painted at 32 px detail, in about \d+ s", text) for text in shown), shown
+
+
+def dialog_estimates(run_dir: Path, stage: dict) -> list[dict]:
+    """What the estimate line said while one interactive run's dialog was open."""
+    events = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    return [e for e in events if e["event"] == "estimate-shown" and stage["opened"] <= e["t"] <= stage["closed"]]
+
+
+def test_layers_named_as_frames_check_animation_frames_and_the_estimate_covers_the_animation(gui_run):
+    run_dir, report = gui_run
+    width, height = FRAMES_SIZE
+    for stage, frames in (("frames", True), ("plain", False)):
+        assert report[stage]["status"] == "cancel", report[stage]  # Escape closed it; nothing ran
+        shown = dialog_estimates(run_dir, report[stage])
+        print(stage, [(e["frames"], e["text"]) for e in shown])
+        assert shown and {e["frames"] for e in shown} == {frames}  # the box as the dialog opened, never changed
+        final = shown[-1]["text"]
+        if frames:
+            assert re.fullmatch(rf"Result: 3 frames of {width}×{height} px (at full detail|painted at \d+ px detail), "
+                                r"in about .+ \(the first about .+, then about .+ each\)", final), final
+        else:
+            assert re.fullmatch(r"Result: 3 layers at their own sizes (at full detail|painted at \d+ px detail), "
+                                r"in about .+ \(automatic: the most that fits in .+\)", final), final
+        picture = read_xwd(run_dir / f"{stage}-dialog.xwd")  # the driver saw the dialog drawn
+        assert picture.width > 200 and picture.height > 200, picture.size

@@ -109,7 +109,8 @@ class EstimateLabel:
         if text != self.shown:
             self.shown = text
             self.label.set_text(text)
-            observer.seen("estimate-shown", None, text=text, fresh=self.warmup.fresh, **args)
+            observer.seen("estimate-shown", None, text=text, fresh=self.warmup.fresh,
+                          frames=bool(self.config.get_property("frames")), **args)
 
 
 def fill_dialog(dialog, config=None, image=None, drawables=None, warmup=None) -> None:

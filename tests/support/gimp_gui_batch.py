@@ -1,6 +1,8 @@
 # Runs inside GUI GIMP's python-fu-eval (gimp-3.0 or -3.2 on a virtual screen, driven by gimp_gui_driver.py).
 # 0. an INTERACTIVE run on a photo, only the style given, in a profile where the plug-in never ran:
 #    the dialog at its defaults, which the driver photographs and closes with Escape;
+#    then on three layers named as an animation's frames, and again once they have plain names: the driver
+#    waits for the estimate and closes each dialog with Escape;
 # 1. a non-interactive run makes a result layer (with its provenance parasite);
 # 2. an INTERACTIVE run on that result layer: the dialog (prefilled from the parasite) and the
 #    progress window, whose Stop the driver presses;
@@ -51,6 +53,27 @@ Gimp.displays_flush()
 report["defaults"] = interactive(photo, photo.get_layers(), style=spec["style"])
 mark("defaults-returned")
 display.delete()  # the image goes with its only display
+
+# Three layers named as frames: the dialog checks Animation frames by itself; then plain names: it does not.
+frames_image = Gimp.Image.new(*spec["frames_size"], Gimp.ImageBaseType.RGB)
+frame_layers = []
+for index in range(3):
+    layer = Gimp.Layer.new(frames_image, f"Frame {index + 1} (100ms) (replace)", *spec["frames_size"],
+                           Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    frames_image.insert_layer(layer, None, 0)
+    layer.fill(Gimp.FillType.WHITE)
+    frame_layers.append(layer)
+display = Gimp.Display.new(frames_image)
+Gimp.displays_flush()
+for stage in ("frames", "plain"):
+    if stage == "plain":
+        for index, layer in enumerate(frame_layers):
+            layer.set_name(f"Layer {index + 1}")
+    opened = time.time()
+    report[stage] = {**interactive(frames_image, frame_layers, style=spec["style"]), "opened": opened,
+                     "closed": time.time()}
+    mark(f"{stage}-returned")
+display.delete()
 
 image, drawables, _ = case_single()  # noqa: F821  (from the workflow batch)
 Gimp.Display.new(image)

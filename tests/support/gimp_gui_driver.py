@@ -3,7 +3,8 @@
 Runs where GIMP is (the chroot's python3, standard library only):
 ``python3 gimp_gui_driver.py RUN_DIR``.  Takes pictures of the plug-in's dialog and
 progress window (xwd): first the dialog as a new user sees it on a photo (every
-parameter at its default, the estimate shown), closed with Escape; then presses
+parameter at its default, the estimate shown), closed with Escape; the same on three layers named as
+frames and on them with plain names; then presses
 Return in the dialog, Stop and then Cancel in the
 progress window (keyboard mnemonics, through XTEST like a real keyboard), kills a
 plug-in in the middle of a job and presses Ctrl+Z once in the image window.
@@ -91,6 +92,18 @@ try:
     shoot(dialog, "defaults-dialog.xwd")
     press(dialog, "Escape")
     wait_for(lambda: (run_dir / "defaults-returned").exists(), "the defaults dialog to close")
+
+    # Three layers named as frames, then with plain names: wait for each dialog's estimate, then Escape.
+    for stage, before in (("frames", "defaults-returned"), ("plain", "frames-returned")):
+        since = (run_dir / before).stat().st_mtime
+        dialog = wait_window("^Style Transfer$")
+        note(f"{stage}: dialog {dialog}")
+        wait_for(lambda since=since: any(", in about" in e["text"] for e in trace_events("estimate-shown")
+                                         if e["t"] > since), f"the {stage} estimate")
+        time.sleep(1.0)  # let it draw
+        shoot(dialog, f"{stage}-dialog.xwd")
+        press(dialog, "Escape")
+        wait_for(lambda stage=stage: (run_dir / f"{stage}-returned").exists(), f"the {stage} dialog to close")
 
     for stage, keys in (("stop", "alt+s"), ("cancel", "alt+c")):
         dialog = wait_window("^Style Transfer$")
