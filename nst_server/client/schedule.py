@@ -216,8 +216,9 @@ def plan_followup(height: int, width: int, size: int, preset: str = "balanced", 
     finest = structure[-1]
     affordable = FOLLOWUP_SHARE * megapixel_steps(structure) / megapixel_steps([replace(finest, steps=1)])
     finest = replace(finest, steps=max(1, min(finest.steps, math.floor(affordable))))
-    textures = [replace(scale, steps=max(FOLLOWUP_MIN_TEXTURE_STEPS, math.ceil(scale.steps * FOLLOWUP_SHARE)))
-                for scale in scales if scale.texture]
+    textures = [replace(scale, steps=min(scale.steps, max(FOLLOWUP_MIN_TEXTURE_STEPS,
+                                                          math.ceil(scale.steps * FOLLOWUP_SHARE))))
+                for scale in scales if scale.texture]  # never more than the full plan's (a few steps asked)
     return [finest, *textures]
 
 

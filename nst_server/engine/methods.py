@@ -269,7 +269,10 @@ class MultiscaleMethod:
                     previous, image = image, resize_to_shape(image, scale.shape)
                     target = texture.target(image, content_k, previous.shape[:2]) if scale.texture else content_k
                     if guide is not None:  # the previous frame's brush texture carried over, not made anew (flicker)
-                        image = guide.mask * guide.target + (1 - guide.mask) * image
+                        carried = guide.target - image  # in place, then: no more full-size copies than this one
+                        carried *= guide.mask
+                        image += carried
+                        del carried
                 if scale.texture:
                     if texture_extractor is None:
                         raise ValueError("a texture scale needs the texture extractor")

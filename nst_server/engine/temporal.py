@@ -128,6 +128,8 @@ class Motion:
             change = resize_to_shape(self.photo, shape) - resize_to_shape(self.previous.photo, shape)
             return Guide(np.clip(result + change, 0.0, 1.0), np.ones((*shape, 1), np.float32))
         assert self.backward is not None and self.mask is not None
-        target = np.clip(warp(result, _resize_flow(self.backward, shape)), 0.0, 1.0)
+        target = warp(result, _resize_flow(self.backward, shape))
+        del result  # a 4096 px layer's scale: each full-size copy is 150 MB
+        np.clip(target, 0.0, 1.0, out=target)
         mask = cv2.resize(self.mask, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).reshape(*shape, 1)
-        return Guide(target, np.clip(mask, 0.0, 1.0).astype(np.float32))
+        return Guide(target, np.clip(mask, 0.0, 1.0, out=mask))
