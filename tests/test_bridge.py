@@ -98,8 +98,9 @@ def test_a_message_over_the_limits_is_reported_as_too_large_through_the_bridge(s
     with bridged(server) as conn:
         started = time.monotonic()
         with pytest.raises(ClientError) as err:
-            conn.stylize(pixels, desc, [style_file(f"s{i}.png") for i in range(5)], PARAMS)
-    assert err.value.code == "too_large" and "at most 8 frames" in str(err.value)
+            # one frame over the limit: magic, signature, header, the layer and the style files
+            conn.stylize(pixels, desc, [style_file(f"s{i}.png") for i in range(protocol.MAX_FRAMES - 3)], PARAMS)
+    assert err.value.code == "too_large" and f"at most {protocol.MAX_FRAMES} frames" in str(err.value)
     assert time.monotonic() - started < 5  # answered, not "stopped answering" after 8 s
 
 

@@ -191,8 +191,9 @@ def test_signed_messages_over_a_limit_get_too_large_at_once(server):
     with server.connect() as conn:
         started = time.monotonic()
         with pytest.raises(client.ClientError) as err:
-            conn.stylize(pixels, desc, [style_file(f"s{i}.png") for i in range(5)], SMALL)
-        assert err.value.code == "too_large" and "at most 8 frames" in str(err.value)
+            # one frame over the limit: magic, signature, header, the layer and the style files
+            conn.stylize(pixels, desc, [style_file(f"s{i}.png") for i in range(protocol.MAX_FRAMES - 3)], SMALL)
+        assert err.value.code == "too_large" and f"at most {protocol.MAX_FRAMES} frames" in str(err.value)
         assert time.monotonic() - started < 3  # not "stopped answering" after 8 s
         reply = answer_to(conn, protocol.encode(conn.info.key, protocol.new_header(protocol.PING, pad="x" * 70_000)))
         assert reply.type == protocol.ERROR and reply.header["code"] == "too_large" and "header" in reply.header["message"]
