@@ -56,12 +56,14 @@ def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def warp(image: np.ndarray, displacement: np.ndarray, interpolation: int = cv2.INTER_LANCZOS4) -> np.ndarray:
-    """``image`` sampled at p + displacement(p) (beyond the border, its edge).  Lanczos, since a frame's strokes are
-    carried again at every frame: eight half-pixel moves kept 16% of a painting's finest detail bilinear, 75% bicubic,
-    87% Lanczos (measured on Starry Night at 256 px), and bilinear carrying blurred the strokes frame by frame."""
+    """``image`` sampled at p + displacement(p); beyond the border, mirrored (the strip a pan brings in then starts as
+    brush strokes; the edge pixel repeated made horizontal streaks the follow-up's few steps left visible).  Lanczos,
+    since a frame's strokes are carried again at every frame: eight half-pixel moves kept 16% of a painting's finest
+    detail bilinear, 75% bicubic, 87% Lanczos (measured on Starry Night at 256 px), and bilinear carrying blurred the
+    strokes frame by frame."""
     xs, ys = _grid(displacement.shape[:2])
     warped = cv2.remap(np.ascontiguousarray(image, np.float32), xs + displacement[..., 0], ys + displacement[..., 1],
-                       interpolation, borderMode=cv2.BORDER_REPLICATE)
+                       interpolation, borderMode=cv2.BORDER_REFLECT_101)
     return warped.reshape(image.shape)
 
 
