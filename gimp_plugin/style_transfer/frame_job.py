@@ -16,19 +16,14 @@ from failures import PluginError
 from frames import FrameInfo, frame_problems, looks_like_frames
 from gi.repository import Gimp
 from gimp_io import pixel_format
-from layer_job import LayerJob
+from layer_job import LayerJob, selected_layers
 
 FRAMES_ARG = "frames"
 
 
 def selected_frames(image, drawables) -> list:
     """The selected layers in play order (bottom of the stack first); PluginError naming the first problem."""
-    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
-        raise PluginError("Indexed images cannot be stylized. Convert the image first: "
-                          "Image > Mode > RGB (or Grayscale), then try again.")
-    layers = [d for d in drawables if isinstance(d, Gimp.Layer)]
-    if not layers or len(layers) != len(drawables):
-        raise PluginError("Select the animation's frames (layers) to stylize; masks and channels cannot be.")
+    layers = selected_layers(image, drawables, "the animation's frames (layers)")
     problem = frame_problems([frame_info(layer) for layer in layers])
     if problem is not None:
         raise PluginError(problem)

@@ -134,14 +134,20 @@ class LayerJob:
         self.layer = None
 
 
-def target_regions(image, drawables) -> list[tuple]:
-    """(layer, (x, y, width, height)) of each selected layer: the part the selection covers, in layer coordinates."""
+def selected_layers(image, drawables, what: str) -> list:
+    """The selected drawables, all layers of an image that is not indexed; else PluginError asking for ``what``."""
     if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
         raise PluginError("Indexed images cannot be stylized. Convert the image first: "
                           "Image > Mode > RGB (or Grayscale), then try again.")
     layers = [d for d in drawables if isinstance(d, Gimp.Layer)]
     if not layers or len(layers) != len(drawables):
-        raise PluginError("Select one or more layers (or layer groups) to stylize; masks and channels cannot be.")
+        raise PluginError(f"Select {what} to stylize; masks and channels cannot be.")
+    return layers
+
+
+def target_regions(image, drawables) -> list[tuple]:
+    """(layer, (x, y, width, height)) of each selected layer: the part the selection covers, in layer coordinates."""
+    layers = selected_layers(image, drawables, "one or more layers (or layer groups)")
     regions = []
     for layer in layers:
         ok, x, y, width, height = layer.mask_intersect()

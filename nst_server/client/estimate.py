@@ -53,27 +53,28 @@ STEP_OVERHEAD = 1.15  # a job's steps against the probe's fastest one: progress,
 LAYER_COST = 0.7  # texture megapixel-steps per megapixel of the layer: decoding, enlarging, encoding, transfers
 
 
+def _job_seconds(speed: dict[str, Any], scales: list[schedule.Scale], height: int, width: int, precision: str,
+                 layer_images: int) -> float:
+    """Seconds of a job that runs ``scales`` on a ``height`` x ``width`` layer and carries ``layer_images`` images
+    of the layer's size (decoded, enlarged, encoded, sent)."""
+    work = sum(seconds_per_megapixel_step(speed, precision, texture) * schedule.megapixel_steps(scales, texture)
+               for texture in (False, True))
+    layer = layer_images * LAYER_COST * height * width / 1e6 * seconds_per_megapixel_step(speed, precision, texture=True)
+    return STEP_OVERHEAD * work + layer
+
+
 def estimate_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int = 0,
                      precision: str = "auto") -> float:
     """Seconds a multiscale job on a ``height`` x ``width`` layer at long side ``size`` takes, from its send to
     its result."""
-    scales = schedule.plan(height, width, size, preset, steps)
-    work = sum(seconds_per_megapixel_step(speed, precision, texture) * schedule.megapixel_steps(scales, texture)
-               for texture in (False, True))
-    layer = LAYER_COST * height * width / 1e6 * seconds_per_megapixel_step(speed, precision, texture=True)
-    return STEP_OVERHEAD * work + layer
+    return _job_seconds(speed, schedule.plan(height, width, size, preset, steps), height, width, precision, 1)
 
 
 def followup_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int = 0,
                      precision: str = "auto") -> float:
-    """Seconds an animation's frame after the first takes (issue 20): estimate_seconds on
-    schedule.plan_followup's scales, and the layer's cost three times (the previous frame's photo and result
-    travel with it)."""
-    scales = schedule.plan_followup(height, width, size, preset, steps)
-    work = sum(seconds_per_megapixel_step(speed, precision, texture) * schedule.megapixel_steps(scales, texture)
-               for texture in (False, True))
-    layer = 3 * LAYER_COST * height * width / 1e6 * seconds_per_megapixel_step(speed, precision, texture=True)
-    return STEP_OVERHEAD * work + layer
+    """Seconds an animation's frame after the first takes (issue 20): schedule.plan_followup's scales, and the
+    layer's cost three times (the previous frame's photo and result travel with it)."""
+    return _job_seconds(speed, schedule.plan_followup(height, width, size, preset, steps), height, width, precision, 3)
 
 
 def estimate_frames_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int,

@@ -109,7 +109,6 @@ class StyleTransferEngine:
         if previous is not None:
             if params.method != "multiscale":
                 raise ValueError("a previous frame (frames mode) needs method 'multiscale'")
-            previous.check(content)
             return METHODS[params.method].stylize(self, content, list(zip(styles, blend, strict=True)), params,
                                                   progress or (lambda _p: None), previous=previous)
         return METHODS[params.method].stylize(self, content, list(zip(styles, blend, strict=True)), params,
