@@ -48,6 +48,26 @@ def test_pixels_a_moving_object_uncovers_are_not_held_to_the_frame_before(scene)
     assert 0.5 < motion.coverage < 0.95
 
 
+def test_the_strip_a_pan_brings_in_starts_as_the_photo_not_as_strokes_mirrored_in(scene):
+    before, now = pan(scene, 2, (5, 0))
+    result = np.clip(before * 0.5 + 0.25, 0, 1)  # a "painting" of the frame before, unlike either photo
+    guide = temporal.Motion(now, temporal.Previous(before, result)).guide(now.shape[:2])
+    entering = guide.entering[..., 0]
+    assert entering[:, -5:].mean() > 0.9 and entering[:, -3:].all() and not entering[:, :-6].any()  # it moved 5 px
+    start = guide.start(now)
+    np.testing.assert_array_equal(start[entering], now[entering])
+    np.testing.assert_array_equal(start[~entering], guide.target[~entering])
+
+
+def test_pixels_beside_what_the_frame_before_never_saw_are_held_less():
+    reliable = np.ones((40, 100, 1), np.float32)
+    reliable[:, 90:] = 0.0  # a strip the motion brings in
+    held = temporal.held(reliable, ramp=20)[20, :, 0]
+    assert held[90:].max() == 0.0
+    assert 0.0 < held[85] < held[80] < 1.0  # loosened near it
+    assert held[:68].min() == 1.0  # and fully held from the ramp on
+
+
 def test_the_frame_difference_guide_is_the_previous_result_plus_the_photos_change(scene):
     before, now = pan(scene, 2, (2, 0))
     result = np.clip(before * 0.5 + 0.25, 0, 1)

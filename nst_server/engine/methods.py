@@ -263,7 +263,7 @@ class MultiscaleMethod:
                 content_k = resize_to_shape(content, scale.shape)
                 guide = motion.guide(scale.shape) if motion is not None else None
                 if image is None:
-                    image = self._start(content_k, styles, *start_noise) if guide is None else guide.target.copy()
+                    image = self._start(content_k, styles, *start_noise) if guide is None else guide.start(content_k)
                     target = content_k
                 else:
                     previous, image = image, resize_to_shape(image, scale.shape)
@@ -316,7 +316,8 @@ class MultiscaleMethod:
         if guide is None:
             return ()
         return (tf.constant(guide.target[tile.slices][None]), tf.constant(guide.mask[tile.slices][None]),
-                tf.constant(self.temporal_weight, tf.float32))
+                tf.constant(self.temporal_weight, tf.float32),
+                tf.constant(self.learning_rate / self.followup_learning_rate - 1.0, tf.float32))  # unheld: full rate
 
     @classmethod
     def _style_as_seen(cls, style: np.ndarray, scale: schedule.Scale, style_scale: float) -> np.ndarray:

@@ -44,8 +44,9 @@ class CompiledSteps:
                    _spec()]
         if colour:  # each style's colours (M, 3) and the weight of the sliced colour distance to them
             targets += [[_spec(None, 3)] * n_styles, _spec(n_styles)]
-        if temporal:  # an animation's previous frame carried here (temporal.Guide), how much each pixel keeps it, weight
-            targets += [_spec(1, None, None, 3), _spec(1, None, None, 1), _spec()]
+        if temporal:  # an animation's previous frame carried here (temporal.Guide), how much each pixel keeps it, weight,
+            # and how much faster than the step's rate a pixel not held at all moves (its rate: rate * (1 + release))
+            targets += [_spec(1, None, None, 3), _spec(1, None, None, 1), _spec(), _spec()]
         # phase: the step's number, which sets its jitter (steps of one number see the image shifted alike)
         self.loss_and_grad = tf.function(self._loss_and_grad, input_signature=[image, _spec(), *targets])
         self.adam_step = tf.function(self._adam_step, input_signature=[image, image, image, _spec(), _spec(), _spec(), *targets])
@@ -81,7 +82,7 @@ class CompiledSteps:
             terms += [colour_weights[i] * losses.sliced_colour_distance(image, t, directions)
                       for i, t in enumerate(colour_targets)]
         if self.temporal:  # on the image itself, unshifted: it is held pixel by pixel to the previous frame's
-            guide, mask, temporal_weight = extra
+            guide, mask, temporal_weight, _release = extra
             terms.append(temporal_weight * tf.reduce_mean(mask * tf.square(image - guide)))
         return tf.add_n(terms) + content + losses.total_variation_loss(image, tv_weight)
 
@@ -96,8 +97,12 @@ class CompiledSteps:
         """One Adam step, the image clipped to [0, 1].  Epsilon is relative to the root mean square of the
         gradient over the image: a pixel whose gradient is tiny takes a tiny step (plain Adam would move it a
         full step in whatever direction rounding noise points), and the step is the same whatever the scale
-        of the loss or the image's size."""
+        of the loss or the image's size.  With the temporal term, pixels held less to the previous frame take
+        larger steps (a follow-up's gentle rate paints what the previous frame never had too slowly)."""
         loss, grad = self._loss_and_grad(image, t, *targets)
+        if self.temporal:
+            mask, release = targets[-3], targets[-1]
+            learning_rate = learning_rate * (1.0 + release * (1.0 - mask))
         m = BETA_1 * m + (1 - BETA_1) * grad
         v = BETA_2 * v + (1 - BETA_2) * tf.square(grad)
         m_hat, v_hat = m / (1 - BETA_1**t), v / (1 - BETA_2**t)

@@ -22,6 +22,12 @@ KINDS = ("flow", "difference")
 # moving objects (a 32 px cat moving 8 px in a 144 px frame: the strip it uncovered was held to the frame before
 # at 1x, 0.91 of it; at 4x, 0.43).
 FLOW_SIZES = (512, 1024)
+# Of the long side: pixels next to what the previous frame never saw (the strip a pan brings in, background an object
+# uncovers) are held less, and fully only this far from it, so that new strokes there are painted together with
+# their neighbours.  Held right up to it, each frame's new few-pixel strip was painted beside a fixed wall: vertical
+# bands, mirror-image bars (bench/flicker.py's pan, 288 px, frame 6; the strip's fine texture 0.76 of the frame's
+# middle, an independent frame's 0.73).
+HOLD_RAMP = 0.06
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,8 @@ def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def warp(image: np.ndarray, displacement: np.ndarray, interpolation: int = cv2.INTER_LANCZOS4) -> np.ndarray:
-    """``image`` sampled at p + displacement(p); beyond the border, mirrored (the strip a pan brings in then starts as
-    brush strokes; the edge pixel repeated made horizontal streaks the follow-up's few steps left visible).  Lanczos,
+    """``image`` sampled at p + displacement(p); beyond the border, mirrored (what Lanczos' taps read there; pixels
+    whose source lies beyond it are not the previous frame's at all: Guide.start gives them the photo).  Lanczos,
     since a frame's strokes are carried again at every frame: eight half-pixel moves kept 16% of a painting's finest
     detail bilinear, 75% bicubic, 87% Lanczos (measured on Starry Night at 256 px), and bilinear carrying blurred the
     strokes frame by frame."""
@@ -93,13 +99,28 @@ def _resize_flow(displacement: np.ndarray, shape: tuple[int, int]) -> np.ndarray
     return resized * np.array([shape[1] / w, shape[0] / h], np.float32)
 
 
+def held(reliable: np.ndarray, ramp: float) -> np.ndarray:
+    """How much each pixel is held to the previous frame: its reliability, lowered within ``ramp`` px of the
+    unreliable pixels (linearly, from none beside them)."""
+    distance = cv2.distanceTransform((reliable[..., 0] > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    return reliable * np.clip(distance / max(ramp, 1e-6), 0.0, 1.0)[..., None]
+
+
 @dataclass(frozen=True)
 class Guide:
-    """What a scale of a follow-up frame keeps: the previous result carried to this frame (target) and how much
-    each pixel is held to it (mask, (h, w, 1))."""
+    """What a scale of a follow-up frame keeps: the previous result carried to this frame (target), how much
+    each pixel is held to it (mask, (h, w, 1)), and the pixels whose source lies beyond the previous frame's border
+    (entering, (h, w, 1) bool: the strip a pan or zoom brings in)."""
 
     target: np.ndarray
     mask: np.ndarray
+    entering: np.ndarray
+
+    def start(self, photo: np.ndarray) -> np.ndarray:
+        """A follow-up's starting image: the carried result, and the photo where the frame shows what the previous
+        one never had (its strokes mirrored in from the border, carried frame after frame, built mirror-image
+        bars; from the photo, with the full learning rate and a loose hold beside them, they are painted anew)."""
+        return np.where(self.entering, photo, self.target)
 
 
 class Motion:
@@ -111,27 +132,33 @@ class Motion:
         previous.check(photo)
         self.photo, self.previous, self.kind = photo, previous, kind
         self.backward = self.mask = None
+        self.coverage = 1.0  # the share of this frame the previous one explains (near 0 at a cut between shots)
         if kind == "flow":
             shape = photo.shape[:2]
             side = min(max(max(shape), FLOW_SIZES[0]), FLOW_SIZES[1])
             shape = (max(1, round(shape[0] * side / max(shape))), max(1, round(shape[1] * side / max(shape))))
             current, before = resize_to_shape(photo, shape), resize_to_shape(previous.photo, shape)
             self.backward = flow(current, before)
-            self.mask = reliability(self.backward, flow(before, current))
-
-    @property
-    def coverage(self) -> float:
-        """The share of this frame the previous one explains (near 0 at a cut between shots)."""
-        return 1.0 if self.mask is None else float(self.mask.mean())
+            reliable = reliability(self.backward, flow(before, current))
+            self.coverage = float(reliable.mean())
+            self.mask = held(reliable, HOLD_RAMP * max(shape))
 
     def guide(self, shape: tuple[int, int]) -> Guide:
         result = resize_to_shape(self.previous.result, shape)
         if self.kind == "difference":
             change = resize_to_shape(self.photo, shape) - resize_to_shape(self.previous.photo, shape)
-            return Guide(np.clip(result + change, 0.0, 1.0), np.ones((*shape, 1), np.float32))
+            return Guide(np.clip(result + change, 0.0, 1.0), np.ones((*shape, 1), np.float32),
+                         np.zeros((*shape, 1), bool))
         assert self.backward is not None and self.mask is not None
-        target = warp(result, _resize_flow(self.backward, shape))
+        displacement = _resize_flow(self.backward, shape)
+        target = warp(result, displacement)
         del result  # a 4096 px layer's scale: each full-size copy is 150 MB
         np.clip(target, 0.0, 1.0, out=target)
+        xs, ys = _grid(shape)
+        xs += displacement[..., 0]
+        ys += displacement[..., 1]
+        del displacement
+        entering = ((xs < -0.5) | (ys < -0.5) | (xs > shape[1] - 0.5) | (ys > shape[0] - 0.5))[..., None]
+        del xs, ys
         mask = cv2.resize(self.mask, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).reshape(*shape, 1)
-        return Guide(target, np.clip(mask, 0.0, 1.0, out=mask))
+        return Guide(target, np.clip(mask, 0.0, 1.0, out=mask), entering)
