@@ -61,13 +61,37 @@ def test_each_problem_is_named_with_its_layer_and_what_to_do():
     assert "Filters > Animation > Unoptimize" in sizes and "Layer > Layer to Image Size" in sizes
 
 
+def test_a_frame_drawn_over_the_frames_below_it_with_transparent_pixels_is_refused():
+    """An optimized GIF's partial frame: "(combine)", or no disposal tag (Playback's default), and alpha < 255."""
+    partial = frames.frame_problems([frame("Frame 1 (100ms) (combine)"), frame("Frame 2 (100ms) (combine)"),
+                                     frame("Frame 3 (100ms) (combine)", partial=True)])
+    assert partial == ("'Frame 3 (100ms) (combine)' is drawn over the frames below it (it has transparent pixels): "
+                       "frames mode needs whole frames: for an optimized GIF use Filters > Animation > Unoptimize, "
+                       "then try again; if the transparency is the frame's own, end its name with (replace).")
+    untagged = frames.frame_problems([frame("Background"), frame("Frame 2 (100ms)", partial=True)])
+    assert untagged.startswith("'Frame 2 (100ms)' is drawn over the frames below it")
+    # A (replace) frame's transparency is its own; the bottom frame is drawn over nothing.
+    assert frames.frame_problems([frame("Frame 1 (100ms) (combine)", partial=True),
+                                  frame("Frame 2 (100ms) (replace)", partial=True)]) is None
+
+
+def test_a_frame_combines_unless_its_first_disposal_tag_is_replace():
+    assert frames.combines("Frame 2 (100ms) (combine)") and frames.combines("Frame 2 (100ms)")
+    assert not frames.combines("Frame 2 (100ms) (replace)")
+    assert not frames.combines("Frame 2 (replace) (combine)")  # the exporters read the first tag
+    assert frames.combines("Frame 2 (Replace)")  # not a tag: the readers' tags are lower case
+
+
 def test_the_first_problem_in_the_documented_order_is_reported():
-    """Group, then inside a group, then hidden, then sizes: whatever the layers' order."""
+    """Group, then inside a group, then hidden, then sizes, then a partial frame: whatever the layers' order."""
     layers = [frame("Small", width=10), frame("Hidden", visible=False), frame("In", parent_name="G"),
               frame("G", is_group=True)]
     assert frames.frame_problems(layers).startswith("'G' is a layer group")
     assert frames.frame_problems(layers[:3]).startswith("'In' is inside")
     assert frames.frame_problems(layers[:2]).startswith("'Hidden' is hidden")
+    partial = [frame("Frame 1"), frame("Partial", partial=True), frame("Small", width=10)]
+    assert frames.frame_problems(partial).startswith("The frames differ in size")
+    assert frames.frame_problems(partial[:2]).startswith("'Partial' is drawn over")
 
 
 def test_the_dialog_line_covers_the_whole_animation():

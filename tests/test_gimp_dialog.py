@@ -78,7 +78,7 @@ def same_image(run_dir: Path, before: list[dict], after: list[dict]) -> None:
 @pytest.fixture(scope="module")
 def gui_run(gimp, workspace, installed):  # noqa: F811
     w = workspace["ws"]
-    for script in ("gimp_workflow_batch.py", "gimp_gui_batch.py", "gimp_gui_driver.py"):
+    for script in ("gimp_workflow_batch.py", "gimp_layer_report.py", "gimp_gui_batch.py", "gimp_gui_driver.py"):
         shutil.copyfile(SUPPORT / script, gimp.outside(f"{w}/{script}"))
     profile = gimp.outside(f"{w}/profile")
     (profile / "gimprc").write_text("(show-welcome-dialog no)\n")

@@ -44,7 +44,8 @@ def workspace(gimp, tmp_path_factory, vgg19_weights):  # noqa: F811
 @pytest.fixture(scope="module")
 def ws(gimp, workspace, installed):  # noqa: F811
     outside = gimp.outside(workspace["ws"])
-    shutil.copyfile(SUPPORT / "gimp_frames_batch.py", outside / "gimp_frames_batch.py")
+    for script in ("gimp_frames_batch.py", "gimp_layer_report.py"):
+        shutil.copyfile(SUPPORT / script, outside / script)
     with Image.open(shared_image("rocket.jpg")) as img:  # a pan: a 96x64 window moving PAN px a frame
         img = img.convert("RGB").resize((192, 128))
         for index in range(len(DELAYS)):
@@ -63,7 +64,8 @@ def run_gimp(genv, space, run: str, cases: list[str], params: dict, **extra_env:
     (run_dir / "spec.json").write_text(json.dumps(spec))
     env = {"GIMP3_DIRECTORY": f"{w}/profile", "NST_DATA_DIR": space["data"], "NST_STATE_DIR": f"{w}/state",
            "NST_RUNTIME_DIR": f"{w}/frames/run", "NST_E2E_DIR": f"{w}/{run}", "NST_OFFLINE": "1",
-           "NST_PLUGIN_OBSERVER": f"{w}/{OBSERVER_FILE}", "NST_PLUGIN_TRACE": f"{w}/{run}/trace.jsonl", **extra_env}
+           "NST_PLUGIN_OBSERVER": f"{w}/{OBSERVER_FILE}", "NST_PLUGIN_TRACE": f"{w}/{run}/trace.jsonl",
+           "NST_LAYER_REPORT": f"{w}/gimp_layer_report.py", **extra_env}
     argv = [space["console"], "-nis", "--batch-interpreter=python-fu-eval",
             "-b", f"exec(open('{w}/gimp_frames_batch.py').read())", "--quit"]
     started = time.monotonic()
@@ -80,7 +82,7 @@ def run_gimp(genv, space, run: str, cases: list[str], params: dict, **extra_env:
 
 @pytest.fixture(scope="module")
 def main_run(gimp, ws):  # noqa: F811
-    return run_gimp(gimp, ws, "main", ["frames", "sizes", "hidden", "group", "inside"], QUICK)
+    return run_gimp(gimp, ws, "main", ["frames", "sizes", "hidden", "group", "inside", "partial"], QUICK)
 
 
 def shape(layers: list[dict]) -> list[tuple]:
@@ -114,6 +116,15 @@ def test_the_frames_become_one_new_image_with_the_same_names_order_and_geometry(
     assert len({r["params"]["size"] for r in records}) == 1  # one detail for the whole animation
 
 
+def test_a_replace_frames_own_transparency_is_no_problem_and_stays(gimp, ws, main_run):  # noqa: F811
+    new = {e["name"]: e for e in main_run["frames"]["new_images"][0]["layers"]}
+    entry = new[NAMES[3]]  # its top left 16x12 px cleared in the source
+    width, height = entry["size"]
+    data = (gimp.outside(f"{ws['ws']}/main") / "out" / entry["raw"]).read_bytes()
+    alpha = np.frombuffer(data, np.uint8).reshape(height, width, 4)[..., 3]
+    assert (alpha[:12, :16] == 0).all() and (alpha[12:] == 255).all() and (alpha[:, 16:] == 255).all()
+
+
 def test_gif_and_webp_export_keep_the_frames_and_their_timings(main_run):
     case = main_run["frames"]
     for kind in ("gif", "webp"):
@@ -126,7 +137,8 @@ def test_gif_and_webp_export_keep_the_frames_and_their_timings(main_run):
 
 @pytest.mark.parametrize("name, layer", [("sizes", "Frame 4 (100ms) (replace)"),
                                          ("hidden", "Frame 2 (100ms) (replace)"), ("group", "Walk cycle"),
-                                         ("inside", "Frame 3 (200ms) (replace)")])
+                                         ("inside", "Frame 3 (200ms) (replace)"),
+                                         ("partial", "Frame 3 (200ms) (combine)")])
 def test_frames_that_cannot_be_one_animation_are_refused_and_nothing_is_made(main_run, name, layer):
     case = main_run[name]
     print(case["message"])
@@ -134,6 +146,9 @@ def test_frames_that_cannot_be_one_animation_are_refused_and_nothing_is_made(mai
     assert f"'{layer}'" in case["message"]
     if name == "inside":
         assert "inside the group 'Walk'" in case["message"]
+    if name == "partial":
+        assert case["message"].startswith(f"'{layer}' is drawn over the frames below it (it has transparent pixels)")
+        assert "Filters > Animation > Unoptimize" in case["message"]
     assert case["new_images"] == []
     assert shape(case["after"]) == shape(case["before"])
 

@@ -43,7 +43,7 @@ MAIN_CASES = ["two_layers", "selection", "grey", "deep", "group", "style_layer",
 
 @pytest.fixture(scope="module")
 def ws(gimp, workspace, installed):  # noqa: F811
-    for script in ("gimp_workflow_batch.py", "busy_client.py"):
+    for script in ("gimp_workflow_batch.py", "gimp_layer_report.py", "busy_client.py"):
         shutil.copyfile(SUPPORT / script, gimp.outside(f"{workspace['ws']}/{script}"))
     yield workspace
     stop_server(gimp.outside(f"{workspace['ws']}/workflow/run"))
@@ -54,7 +54,8 @@ def env_for(space, run: str, **extra: str) -> dict[str, str]:
     return {
         "GIMP3_DIRECTORY": f"{w}/profile", "NST_DATA_DIR": space["data"], "NST_STATE_DIR": f"{w}/state",
         "NST_RUNTIME_DIR": f"{w}/workflow/run",  # one server for every run of this module
-        "NST_E2E_DIR": f"{w}/{run}", "NST_OFFLINE": "1", "NST_PLUGIN_OBSERVER": f"{w}/{OBSERVER_FILE}", **extra,
+        "NST_E2E_DIR": f"{w}/{run}", "NST_OFFLINE": "1", "NST_PLUGIN_OBSERVER": f"{w}/{OBSERVER_FILE}",
+        "NST_LAYER_REPORT": f"{w}/gimp_layer_report.py", **extra,
     }
 
 

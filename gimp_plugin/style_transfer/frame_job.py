@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import observer
 from failures import PluginError
-from frames import FrameInfo, frame_problems, looks_like_frames
+from frames import FrameInfo, combines, frame_problems, looks_like_frames
 from gi.repository import Gimp
-from gimp_io import pixel_format
+from gimp_io import pixel_format, read_region
 from layer_job import LayerJob, selected_layers
 
 FRAMES_ARG = "frames"
@@ -24,17 +24,36 @@ FRAMES_ARG = "frames"
 def selected_frames(image, drawables) -> list:
     """The selected layers in play order (bottom of the stack first); PluginError naming the first problem."""
     layers = selected_layers(image, drawables, "the animation's frames (layers)")
-    problem = frame_problems([frame_info(layer) for layer in layers])
+    # GIMP's drawables come in the order they were selected, not in the stack's: Playback plays bottom first.
+    frames = sorted(layers, key=image.get_item_position, reverse=True)
+    problem = frame_problems([frame_info(layer) for layer in frames])
     if problem is not None:
         raise PluginError(problem)
-    # GIMP's drawables come in the order they were selected, not in the stack's: Playback plays bottom first.
-    return sorted(layers, key=image.get_item_position, reverse=True)
+    return frames
 
 
 def frame_info(layer) -> FrameInfo:
     parent = layer.get_parent()
-    return FrameInfo(layer.get_name(), layer.get_width(), layer.get_height(), bool(layer.get_visible()),
-                     bool(layer.is_group()), None if parent is None else parent.get_name())
+    group = bool(layer.is_group())
+    return FrameInfo(layer.get_name(), layer.get_width(), layer.get_height(), bool(layer.get_visible()), group,
+                     None if parent is None else parent.get_name(),
+                     partial=not group and combines(layer.get_name()) and has_transparency(layer))
+
+
+ROWS_READ = 1 << 20  # pixels read at a time: an opaque frame is read whole, one alpha byte a pixel
+
+
+def has_transparency(layer) -> bool:
+    """Whether some pixel of the layer is not fully opaque; read in strips of rows, up to the first such strip."""
+    if not layer.has_alpha():
+        return False
+    width, height = layer.get_width(), layer.get_height()
+    rows = max(1, ROWS_READ // max(1, width))
+    for y in range(0, height, rows):
+        alpha = read_region(layer, 0, y, width, min(rows, height - y), "A u8")
+        if alpha.count(255) != len(alpha):
+            return True
+    return False
 
 
 class FrameJob(LayerJob):

@@ -1,50 +1,17 @@
 # Runs inside gimp-console-3.0's (or 3.2's) python-fu-eval (Gimp, Gegl, Gio, GLib are given).
 # Builds the frame stacks of the cases named in spec.json (beside this run's NST_E2E_DIR), calls
 # plug-in-style-transfer with frames=True the way a script would, and writes what GIMP then holds (the
-# source image before and after, and every image the call made) to out/report.json (+ raw pixel files).
-import hashlib
+# source image before and after, and every image the call made, as gimp_layer_report.py describes them) to
+# out/report.json (+ raw pixel files).
 import json
 import os
-import time
-from pathlib import Path
 
-from gi.repository import Gegl, Gimp, Gio
+from gi.repository import Gimp, Gio
 
-here = Path(os.environ["NST_E2E_DIR"])
-spec = json.loads((here / "spec.json").read_text())
-out = Path(spec["out"])
-out.mkdir(parents=True, exist_ok=True)
-PARASITE = "gimp-style-transfer-parameters"
+shared = {}
+exec(open(os.environ["NST_LAYER_REPORT"]).read(), shared)  # the spec, the call, the report
+spec, out, describe, call = (shared[name] for name in ("spec", "out", "describe", "call"))
 W, H = 96, 64
-
-
-def pixels(drawable):
-    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
-    return bytes(drawable.get_buffer().get(rect, 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.CLAMP))
-
-
-def describe(image, prefix):
-    """The top-level layers (and groups' children) in stack order, top first."""
-    result = []
-
-    def walk(items, parent):
-        for layer in items:
-            data = pixels(layer)
-            entry = {"name": layer.get_name(), "parent": parent, "offsets": list(layer.get_offsets()[-2:]),
-                     "size": [layer.get_width(), layer.get_height()], "visible": bool(layer.get_visible()),
-                     "sha": hashlib.sha256(data).hexdigest(), "provenance": None}
-            name = f"{prefix}-{len(result)}.raw"
-            (out / name).write_bytes(data)
-            entry["raw"] = name
-            parasite = layer.get_parasite(PARASITE)
-            if parasite is not None:
-                entry["provenance"] = json.loads(bytes(parasite.get_data()).decode())
-            result.append(entry)
-            if layer.is_group():
-                walk(layer.get_children(), layer.get_name())
-
-    walk(image.get_layers(), None)
-    return result
 
 
 def frame_name(index):
@@ -68,9 +35,32 @@ def frame_stack():
     return image, frames
 
 
+def clear_corner(image, layer):
+    """A transparent corner (the frames lie at the image's origin)."""
+    layer.add_alpha()
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, 16, 12)
+    layer.edit_clear()
+    Gimp.Selection.none(image)
+
+
 def case_frames():
+    """Frame 4 has a transparent corner: a (replace) frame's transparency is its own, not a partial frame."""
     image, frames = frame_stack()
+    clear_corner(image, frames[3])
     return image, [frames[i] for i in (2, 0, 4, 1, 3)]
+
+
+def case_partial():
+    """An optimized GIF's frames 1-3 are drawn over the frames below them ("(combine)"): Frame 3 has a transparent
+    corner (a partial frame), Frame 2 an alpha channel but no transparent pixel, and the bottom Frame 1 a
+    transparent corner too (drawn over nothing: whole)."""
+    image, frames = frame_stack()
+    for index in (0, 1, 2):
+        frames[index].set_name(frame_name(index).replace("(replace)", "(combine)"))
+    frames[1].add_alpha()
+    clear_corner(image, frames[0])
+    clear_corner(image, frames[2])
+    return image, frames
 
 
 def case_sizes():
@@ -108,21 +98,6 @@ case_cancel = case_chained = case_independent = case_stop
 FRAMES = {"independent": False}  # frames=True unless said here
 
 
-def call(image, drawables, frames):
-    procedure = Gimp.get_pdb().lookup_procedure("plug-in-style-transfer")
-    config = procedure.create_config()
-    config.set_property("image", image)
-    config.set_core_object_array("drawables", drawables)
-    config.set_property("style-file", Gio.File.new_for_path(spec["style"]))
-    for name, value in {**spec["params"], "frames": frames}.items():
-        config.set_property(name, value)
-    started = time.monotonic()
-    result = procedure.run(config)
-    message = result.index(1) if result.length() > 1 else None
-    return {"status": result.index(0).value_nick, "seconds": round(time.monotonic() - started, 2),
-            "message": None if message is None else str(getattr(message, "message", message))}
-
-
 def export_and_reload(image, name, procedure_name, options):
     """Export the animation with GIMP's own exporter, load it back: the frame names it reads."""
     path = out / name
@@ -151,7 +126,7 @@ for case in spec["cases"]:
         image, drawables = globals()[f"case_{case}"]()
         before_ids = {i.get_id() for i in Gimp.get_images()}
         report = {"before": describe(image, f"{case}-before")}
-        report.update(call(image, drawables, FRAMES.get(case, True)))
+        report.update(call(image, drawables, frames=FRAMES.get(case, True)))
         report["after"] = describe(image, f"{case}-after")
         new = [i for i in Gimp.get_images() if i.get_id() not in before_ids]
         report["new_images"] = [{"layers": describe(i, f"{case}-new{n}"), "size": [i.get_width(), i.get_height()],

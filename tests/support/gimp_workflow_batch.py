@@ -1,59 +1,16 @@
 # Runs inside gimp-console-3.0's (or 3.2's) python-fu-eval (Gimp, Gegl, Gio, GLib are given).
 # Builds the images of the workflow cases named in spec.json (beside this run's NST_E2E_DIR),
 # calls plug-in-style-transfer through the PDB the way a script would, and writes what GIMP
-# ends up holding to out/report.json (+ raw pixel files).
+# ends up holding (as gimp_layer_report.py describes it) to out/report.json (+ raw pixel files).
 import json
 import os
-import time
-from pathlib import Path
 
-from gi.repository import Gegl, Gimp, Gio
+from gi.repository import Gimp, Gio
 
-here = Path(os.environ["NST_E2E_DIR"])
-spec = json.loads((here / "spec.json").read_text())
-out = Path(spec["out"])
-out.mkdir(parents=True, exist_ok=True)
-PARASITE = "gimp-style-transfer-parameters"
+shared = {}
+exec(open(os.environ["NST_LAYER_REPORT"]).read(), shared)  # the spec, the call, the report
+spec, out, pixels, save, describe, call = (shared[name] for name in ("spec", "out", "pixels", "save", "describe", "call"))
 W, H = 64, 48
-
-
-def pixels(drawable, fmt="R'G'B'A u8"):
-    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
-    return bytes(drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP))
-
-
-def save(name, data):
-    (out / name).write_bytes(data)
-    return name
-
-
-def describe(image, prefix):
-    """Every layer (groups' children too) in stack order, with its pixels and provenance."""
-    result = []
-
-    def walk(items, parent):
-        for layer in items:
-            entry = {
-                "name": layer.get_name(), "parent": parent, "offsets": list(layer.get_offsets()[-2:]),
-                "size": [layer.get_width(), layer.get_height()], "group": layer.is_group(),
-                "type": layer.type().value_nick,
-                "raw": save(f"{prefix}-{len(result)}.raw", pixels(layer)),
-                "mask": None, "provenance": None,
-            }
-            if not image.get_precision().value_nick.startswith("u8"):
-                entry["raw_float"] = save(f"{prefix}-{len(result)}-float.raw", pixels(layer, "R'G'B'A float"))
-            mask = layer.get_mask()
-            if mask is not None:
-                entry["mask"] = save(f"{prefix}-{len(result)}-mask.raw", pixels(mask, "Y u8"))
-            parasite = layer.get_parasite(PARASITE)
-            if parasite is not None:
-                entry["provenance"] = json.loads(bytes(parasite.get_data()).decode())
-            result.append(entry)
-            if layer.is_group():
-                walk(layer.get_children(), layer.get_name())
-
-    walk(image.get_layers(), None)
-    return result
 
 
 def visible(image, name):
@@ -89,21 +46,6 @@ def new_image(width, height, base=Gimp.ImageBaseType.RGB, precision=None):
     background = add_layer(image, "Background", width, height, (0, 0), alpha=False)
     background.fill(Gimp.FillType.WHITE)
     return image
-
-
-def call(image, drawables, **overrides):
-    procedure = Gimp.get_pdb().lookup_procedure("plug-in-style-transfer")
-    config = procedure.create_config()
-    config.set_property("image", image)
-    config.set_core_object_array("drawables", drawables)
-    config.set_property("style-file", Gio.File.new_for_path(spec["style"]))
-    for name, value in {**spec["params"], **overrides}.items():
-        config.set_property(name, value)
-    started = time.monotonic()
-    result = procedure.run(config)
-    message = result.index(1) if result.length() > 1 else None
-    return {"status": result.index(0).value_nick, "seconds": round(time.monotonic() - started, 2),
-            "message": None if message is None else str(getattr(message, "message", message))}
 
 
 def run_case(name, image, drawables, **overrides):
