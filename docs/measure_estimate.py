@@ -2,6 +2,7 @@
 
     .venv/bin/python docs/measure_estimate.py [--presets balanced] [--sizes 512 1024 2048] [--weights FILE]
     .venv/bin/python docs/measure_estimate.py --sizes --layers 2400 4096   # automatic detail, as the dialog's default
+    .venv/bin/python docs/measure_estimate.py --sizes --layers 4096 --frames 3  # an animation: frames 2+ follow-ups
 
 Starts ``python -m nst_server serve`` in a private folder, waits for the speed its
 engine measures at start-up, then sends one job per preset and size (a shared
@@ -9,7 +10,9 @@ photo, 4:3, at that long side) the way the plug-in does, and with --layers one j
 automatic detail (what the dialog's detail 0 chooses from the server's speed), and prints a table:
 the estimate (nst_server/estimate.py, what the dialog shows) next to the time from
 sending the job to its result, and the peak resident memory of the server's processes
-(the socket process and its engine worker, Linux's VmHWM) after each job.  Timing does not depend on the weights' values, so
+(the socket process and its engine worker, Linux's VmHWM) after each job.  With --frames N each job is the first of
+N frames of a pan (the photo sliding 1/64 of its width a frame), the others sent as frames mode sends them: with the
+previous frame's photo and result (their estimate: estimate.followup_seconds).  Timing does not depend on the weights' values, so
 without --weights the tests' seeded VGG19 file is written and used.
 """
 
@@ -33,10 +36,13 @@ from tests.conftest import shared_image  # noqa: E402
 from tests.support.servers import ServerProcess, proc_status_kb  # noqa: E402
 
 
-def photo(long_side: int) -> tuple[protocol.ImageDesc, bytes]:
+def photo(long_side: int, frame: int = 0) -> tuple[protocol.ImageDesc, bytes]:
+    """A 4:3 photo at this long side; ``frame`` k of a pan: the window moved k/64 of its width."""
     width, height = long_side, long_side * 3 // 4
+    step = max(1, width // 64)
     with Image.open(shared_image("chelsea.png")) as img:
-        pixels = img.convert("RGBA").resize((width, height), Image.LANCZOS).tobytes()
+        wide = img.convert("RGBA").resize((width + 8 * step, height), Image.LANCZOS)
+        pixels = wide.crop((frame * step, 0, frame * step + width, height)).tobytes()
     return protocol.ImageDesc(width, height, "RGBA8"), pixels
 
 
@@ -61,6 +67,7 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="*", type=int, default=[512, 1024, 2048], help="detail = the layer's long side")
     parser.add_argument("--layers", nargs="*", type=int, default=[], help="layer long sides at automatic detail")
     parser.add_argument("--weights", help="VGG19 weights file (default: the tests' seeded file)")
+    parser.add_argument("--frames", type=int, default=1, choices=range(1, 9), help="frames of a pan per job")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="nst-estimate-"))
@@ -80,27 +87,33 @@ def main() -> int:
         painting = style()
         for preset in args.presets:
             for layer, automatic in [*((size, False) for size in args.sizes), *((size, True) for size in args.layers)]:
-                desc, pixels = photo(layer)
-                size = estimate.auto_detail(speed, desc.height, desc.width, preset) if automatic else layer
-                guess = estimate.estimate_seconds(speed, desc.height, desc.width, size, preset)
-                started = time.monotonic()
-                conn.stylize(pixels, desc, [painting], {"preset": preset, "size": size, "seed": 1},
-                             silence_timeout=60.0, preview_long_side=max(desc.width, desc.height))  # as the plug-in
-                real = time.monotonic() - started
-                rows.append({"preset": preset, "layer": f"{desc.width}x{desc.height}", "size": size,
-                             "automatic": automatic, "estimate_s": round(guess, 1), "real_s": round(real, 1),
-                             "error_percent": round(100 * (guess - real) / real, 1),
-                             **dict(zip(("socket_peak_gb", "worker_peak_gb"),
-                                        (round(gb, 2) for gb in peak_memory_gb(server.process.pid)), strict=True))})
-                print(json.dumps(rows[-1]), flush=True)
+                before = None
+                for frame in range(args.frames):
+                    desc, pixels = photo(layer, frame)
+                    if frame == 0:
+                        size = estimate.auto_detail(speed, desc.height, desc.width, preset) if automatic else layer
+                    how = estimate.estimate_seconds if before is None else estimate.followup_seconds
+                    guess = how(speed, desc.height, desc.width, size, preset)
+                    started = time.monotonic()
+                    result = conn.stylize(pixels, desc, [painting], {"preset": preset, "size": size, "seed": 1},
+                                          silence_timeout=60.0, preview_long_side=max(desc.width, desc.height),
+                                          previous=before)  # as the plug-in
+                    real = time.monotonic() - started
+                    before = (pixels, result)
+                    rows.append({"preset": preset, "layer": f"{desc.width}x{desc.height}", "size": size,
+                                 "automatic": automatic, "frame": frame + 1, "estimate_s": round(guess, 1),
+                                 "real_s": round(real, 1), "error_percent": round(100 * (guess - real) / real, 1),
+                                 **dict(zip(("socket_peak_gb", "worker_peak_gb"),
+                                            (round(gb, 2) for gb in peak_memory_gb(server.process.pid)), strict=True))})
+                    print(json.dumps(rows[-1]), flush=True)
         conn.close()
     finally:
         server.stop()
-    print("\n| quality | layer | detail | estimate | real | error | peak memory: socket process, worker |\n"
-          "|---|---|---|---|---|---|---|")
+    print("\n| quality | layer | detail | frame | estimate | real | error | peak memory: socket process, worker |\n"
+          "|---|---|---|---|---|---|---|---|")
     for row in rows:
         how = " (automatic)" if row["automatic"] else ""
-        print(f"| {row['preset']} | {row['layer']} | {row['size']} px{how} | {row['estimate_s']:.1f} s | "
+        print(f"| {row['preset']} | {row['layer']} | {row['size']} px{how} | {row['frame']} | {row['estimate_s']:.1f} s | "
               f"{row['real_s']:.1f} s | {row['error_percent']:+.1f}% | "
               f"{row['socket_peak_gb']:.2f} GB, {row['worker_peak_gb']:.2f} GB |")
     if args.json:
