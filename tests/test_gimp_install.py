@@ -156,7 +156,7 @@ def test_a_newer_gimp_copies_the_older_profile_and_the_plugin_still_uses_pyzmq(g
     (gimp.outside(f"{w}/migrate/hide") / "sitecustomize.py").write_text(HIDE_SYSTEM_PYZMQ)
     env = {"HOME": home, "NST_DATA_DIR": ws["data"], "NST_STATE_DIR": f"{w}/migrate/state",
            "NST_RUNTIME_DIR": f"{w}/migrate/run", "PYTHONPATH": f"{w}/migrate/hide", "NST_OFFLINE": "1",
-           "NST_PLUGIN_OBSERVER": f"{w}/{OBSERVER_FILE}"}
+           "NST_PLUGIN_OBSERVER": f"{w}/{OBSERVER_FILE}", "NST_LAYER_REPORT": f"{w}/gimp_layer_report.py"}
 
     def install_py(*args: str):
         try:
@@ -212,7 +212,7 @@ def test_an_install_from_before_the_restructure_is_upgraded_and_gimp_still_styli
     shutil.rmtree(gimp.outside(f"{w}/upgrade"), ignore_errors=True)
     old_src = checkout_of(BEFORE_RESTRUCTURE, gimp.outside(f"{w}/upgrade/old-src"))
     env = {"GIMP3_DIRECTORY": f"{w}/upgrade/profile", "NST_DATA_DIR": ws["data"], "NST_STATE_DIR": f"{w}/upgrade/state",
-           "NST_RUNTIME_DIR": f"{w}/upgrade/run"}
+           "NST_RUNTIME_DIR": f"{w}/upgrade/run", "NST_LAYER_REPORT": f"{w}/gimp_layer_report.py"}
     weights = f"{w}/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
     plugin_dir = gimp.outside(f"{w}/upgrade/profile/plug-ins/style_transfer")
     run_dir = gimp.outside(f"{w}/upgrade/run")
