@@ -51,10 +51,10 @@ def test_pixels_a_moving_object_uncovers_are_not_held_to_the_frame_before(scene)
 def test_the_strip_a_pan_brings_in_starts_as_the_photo_not_as_strokes_mirrored_in(scene):
     before, now = pan(scene, 2, (5, 0))
     result = np.clip(before * 0.5 + 0.25, 0, 1)  # a "painting" of the frame before, unlike either photo
-    guide = temporal.Motion(now, temporal.Previous(before, result)).guide(now.shape[:2])
-    entering = guide.entering[..., 0]
+    motion = temporal.Motion(now, temporal.Previous(before, result))
+    guide, entering = motion.guide(now.shape[:2]), motion.entering(now.shape[:2])
     assert entering[:, -5:].mean() > 0.9 and entering[:, -3:].all() and not entering[:, :-6].any()  # it moved 5 px
-    start = guide.start(now)
+    start = motion.start(guide, now)
     np.testing.assert_array_equal(start[entering], now[entering])
     np.testing.assert_array_equal(start[~entering], guide.target[~entering])
 

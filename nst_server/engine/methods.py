@@ -263,7 +263,7 @@ class MultiscaleMethod:
                 content_k = resize_to_shape(content, scale.shape)
                 guide = motion.guide(scale.shape) if motion is not None else None
                 if image is None:
-                    image = self._start(content_k, styles, *start_noise) if guide is None else guide.start(content_k)
+                    image = self._start(content_k, styles, *start_noise) if guide is None else motion.start(guide, content_k)
                     target = content_k
                 else:
                     previous, image = image, resize_to_shape(image, scale.shape)

@@ -63,7 +63,7 @@ def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 def warp(image: np.ndarray, displacement: np.ndarray, interpolation: int = cv2.INTER_LANCZOS4) -> np.ndarray:
     """``image`` sampled at p + displacement(p); beyond the border, mirrored (what Lanczos' taps read there; pixels
-    whose source lies beyond it are not the previous frame's at all: Guide.start gives them the photo).  Lanczos,
+    whose source lies beyond it are not the previous frame's at all: Motion.start gives them the photo).  Lanczos,
     since a frame's strokes are carried again at every frame: eight half-pixel moves kept 16% of a painting's finest
     detail bilinear, 75% bicubic, 87% Lanczos (measured on Starry Night at 256 px), and bilinear carrying blurred the
     strokes frame by frame."""
@@ -77,17 +77,23 @@ def reliability(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """(H, W, 1) in [0, 1]: where the current frame's pixels were seen in the previous frame, by Ruder et al.'s
     tests: the flow there and back must cancel (else the pixel was hidden: disocclusion), it must not change
     sharply (a motion boundary), and it must land inside the frame.  Softened by a 3x3 blur, as theirs."""
-    xs, ys = _grid(backward.shape[:2])
     there = warp(forward, backward, cv2.INTER_LINEAR)  # the forward flow where each pixel came from
     cycle = np.sum(np.square(backward + there), axis=-1)
     occluded = cycle >= 0.01 * (np.sum(np.square(backward), -1) + np.sum(np.square(there), -1)) + 0.5
     dy = np.gradient(backward, axis=0)
     dx = np.gradient(backward, axis=1)
     boundary = np.sum(np.square(dx) + np.square(dy), axis=-1) > 0.01 * np.sum(np.square(backward), -1) + 0.002
-    x, y = xs + backward[..., 0], ys + backward[..., 1]
-    outside = (x < 0) | (y < 0) | (x > backward.shape[1] - 1) | (y > backward.shape[0] - 1)
-    mask = (~(occluded | boundary | outside)).astype(np.float32)
+    mask = (~(occluded | boundary | sourced_outside(backward))).astype(np.float32)
     return cv2.blur(mask, (3, 3))[..., None]
+
+
+def sourced_outside(displacement: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """(H, W) bool: the pixels whose source p + displacement(p) lies more than ``margin`` px beyond the frame."""
+    h, w = displacement.shape[:2]
+    xs, ys = _grid((h, w))
+    xs += displacement[..., 0]
+    ys += displacement[..., 1]
+    return (xs < -margin) | (ys < -margin) | (xs > w - 1 + margin) | (ys > h - 1 + margin)
 
 
 def _resize_flow(displacement: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -108,19 +114,11 @@ def held(reliable: np.ndarray, ramp: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Guide:
-    """What a scale of a follow-up frame keeps: the previous result carried to this frame (target), how much
-    each pixel is held to it (mask, (h, w, 1)), and the pixels whose source lies beyond the previous frame's border
-    (entering, (h, w, 1) bool: the strip a pan or zoom brings in)."""
+    """What a scale of a follow-up frame keeps: the previous result carried to this frame (target) and how much
+    each pixel is held to it (mask, (h, w, 1))."""
 
     target: np.ndarray
     mask: np.ndarray
-    entering: np.ndarray
-
-    def start(self, photo: np.ndarray) -> np.ndarray:
-        """A follow-up's starting image: the carried result, and the photo where the frame shows what the previous
-        one never had (its strokes mirrored in from the border, carried frame after frame, built mirror-image
-        bars; from the photo, with the full learning rate and a loose hold beside them, they are painted anew)."""
-        return np.where(self.entering, photo, self.target)
 
 
 class Motion:
@@ -147,18 +145,25 @@ class Motion:
         result = resize_to_shape(self.previous.result, shape)
         if self.kind == "difference":
             change = resize_to_shape(self.photo, shape) - resize_to_shape(self.previous.photo, shape)
-            return Guide(np.clip(result + change, 0.0, 1.0), np.ones((*shape, 1), np.float32),
-                         np.zeros((*shape, 1), bool))
+            return Guide(np.clip(result + change, 0.0, 1.0), np.ones((*shape, 1), np.float32))
         assert self.backward is not None and self.mask is not None
         displacement = _resize_flow(self.backward, shape)
         target = warp(result, displacement)
         del result  # a 4096 px layer's scale: each full-size copy is 150 MB
         np.clip(target, 0.0, 1.0, out=target)
-        xs, ys = _grid(shape)
-        xs += displacement[..., 0]
-        ys += displacement[..., 1]
-        del displacement
-        entering = ((xs < -0.5) | (ys < -0.5) | (xs > shape[1] - 0.5) | (ys > shape[0] - 0.5))[..., None]
-        del xs, ys
         mask = cv2.resize(self.mask, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).reshape(*shape, 1)
-        return Guide(target, np.clip(mask, 0.0, 1.0, out=mask), entering)
+        return Guide(target, np.clip(mask, 0.0, 1.0, out=mask))
+
+    def entering(self, shape: tuple[int, int]) -> np.ndarray:
+        """(h, w) bool at a scale: the pixels whose source lies beyond the previous frame's border (the strip a pan
+        or zoom brings in); none for the difference kind."""
+        if self.backward is None:
+            return np.zeros(shape, bool)
+        return sourced_outside(_resize_flow(self.backward, shape), margin=0.5)
+
+    def start(self, guide: Guide, photo: np.ndarray) -> np.ndarray:
+        """A follow-up's starting image at ``guide``'s scale: the carried result, and the photo where the frame
+        shows what the previous one never had (its strokes mirrored in from the border, carried frame after frame,
+        built mirror-image bars; from the photo, with the full learning rate and a loose hold beside them, they
+        are painted anew).  Only the first scale starts so: later ones start from the scale before."""
+        return np.where(self.entering(photo.shape[:2])[..., None], photo, guide.target)
