@@ -49,7 +49,8 @@ def resize_to_shape(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     if tuple(image.shape[:2]) == tuple(hw):
         return image.astype(np.float32)
     down = hw[0] * hw[1] < image.shape[0] * image.shape[1]
-    resized = tf.image.resize(image[None].astype(np.float32), hw, method="bilinear" if down else "bicubic",
+    # No float32 copy of a float32 image: a 12-megapixel layer's is 150 MB, made at each scale.
+    resized = tf.image.resize(image[None].astype(np.float32, copy=False), hw, method="bilinear" if down else "bicubic",
                               antialias=down)
     return np.clip(resized[0].numpy(), 0.0, 1.0)
 

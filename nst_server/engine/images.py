@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -106,17 +106,19 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(scaled, out=scaled).astype(np.uint8)
 
 
-def pixels_to_array(desc: ImageDesc, buffer: bytes) -> np.ndarray:
-    """A raw buffer as the protocol describes it -> (H, W, C) float32 in [0, 1]."""
+def pixels_to_array(desc: ImageDesc, buffer: bytes, channels: int | None = None, dtype: Any = None) -> np.ndarray:
+    """A raw buffer as the protocol describes it -> (H, W, C) float in [0, 1] (float32 unless ``dtype`` says),
+    its first ``channels`` channels (all by default)."""
     import numpy as np
 
-    dtype = np.uint8 if desc.bytes_per_sample == 1 else np.dtype("<f4")
-    array = np.frombuffer(buffer, dtype=dtype).reshape(desc.height, desc.width, desc.channels)
-    if dtype == np.uint8:  # one float copy of the layer, not two (astype, then a division)
-        return np.divide(array, np.float32(255.0), dtype=np.float32)
+    source = np.uint8 if desc.bytes_per_sample == 1 else np.dtype("<f4")
+    array = np.frombuffer(buffer, dtype=source).reshape(desc.height, desc.width, desc.channels)[..., :channels]
+    dtype = np.float32 if dtype is None else dtype
+    if source == np.uint8:  # one float copy of the layer, not two (astype, then a division)
+        return np.divide(array, dtype(255.0), dtype=dtype)
     if not np.isfinite(array).all():
         raise BadPixels("float pixels must be finite")
-    return np.clip(array, 0.0, 1.0).astype(np.float32)
+    return np.clip(array, 0.0, 1.0).astype(dtype)
 
 
 ENCODE_BAND_ROWS = 256  # rows encoded at a time (array_to_pixels)

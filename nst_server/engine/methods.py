@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -205,7 +205,7 @@ class MultiscaleMethod:
             content = colour.luminance(content)
             styles = [(colour.luminance(s), w) for s, w in styles]
             if previous is not None:
-                previous = temporal.Previous(colour.luminance(previous.photo), colour.luminance(previous.result))
+                previous = replace(previous, photo_view=colour.luminance, result_view=colour.luminance)
         elif params.preserve_colors == "match":
             styles = [(colour.match_colours(s, content), w) for s, w in styles]
         elif self.palette and params.strength:
@@ -214,7 +214,8 @@ class MultiscaleMethod:
             palette = colour.palette(styles)
             content = colour.recolour(content, *palette, amount=amount)
             if previous is not None:  # the photos' change as the run sees the photos
-                previous = temporal.Previous(colour.recolour(previous.photo, *palette, amount=amount), previous.result)
+                previous = replace(previous, photo_view=partial(colour.recolour, mean=palette[0], cov=palette[1],
+                                                                amount=amount))
         motion = temporal.Motion(content, previous, self.temporal_kind) if previous is not None else None
         if motion is not None and motion.coverage < self.min_coverage:
             motion = None
@@ -309,6 +310,8 @@ class MultiscaleMethod:
         except FinishNow:
             pass
         assert image is not None
+        if image.shape[:2] == tuple(scales[-1].shape):  # no copy of a full-size image at the peak
+            return image
         return resize_to_shape(image, scales[-1].shape)
 
     def _temporal_args(self, guide: temporal.Guide | None, tile: schedule.Tile) -> tuple:

@@ -9,7 +9,8 @@ it: the previous result plus the photos' change, everywhere (Xu et al. 2021's fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -30,18 +31,35 @@ FLOW_SIZES = (512, 1024)
 HOLD_RAMP = 0.06
 
 
+def _as_is(image: np.ndarray) -> np.ndarray:
+    return image
+
+
 @dataclass(frozen=True)
 class Previous:
-    """The frame before: its photo and its stylized result, (H, W, 3) float32 in [0, 1], both at the layer's size."""
+    """The frame before: its photo and its stylized result, (H, W, 3) in [0, 1] at the layer's size (float32, or
+    float16 as jobs.py keeps them: a 4096 px layer's pair is 150 MB so, 300 MB in float32).  ``photo_view`` and
+    ``result_view`` say how the run sees them (recoloured toward the painting, or grey); they are applied at the
+    size each use needs, never to a full-size copy kept for the whole run."""
 
     photo: np.ndarray
     result: np.ndarray
+    photo_view: Callable[[np.ndarray], np.ndarray] = field(default=_as_is, compare=False)
+    result_view: Callable[[np.ndarray], np.ndarray] = field(default=_as_is, compare=False)
 
     def check(self, photo: np.ndarray) -> None:
         for what, image in (("photo", self.photo), ("result", self.result)):
             if image.shape != photo.shape:
                 raise ValueError(f"the previous frame's {what} is {image.shape[1]}x{image.shape[0]} px, "
                                  f"the frame {photo.shape[1]}x{photo.shape[0]}: frames must have one size")
+
+    def photo_at(self, shape: tuple[int, int]) -> np.ndarray:
+        """The previous photo at ``shape``, float32, as the run sees it."""
+        return self.photo_view(resize_to_shape(self.photo, shape))
+
+    def result_at(self, shape: tuple[int, int]) -> np.ndarray:
+        """The previous result at ``shape``, float32, as the run sees it."""
+        return self.result_view(resize_to_shape(self.result, shape))
 
 
 def gray8(image: np.ndarray) -> np.ndarray:
@@ -135,16 +153,16 @@ class Motion:
             shape = photo.shape[:2]
             side = min(max(max(shape), FLOW_SIZES[0]), FLOW_SIZES[1])
             shape = (max(1, round(shape[0] * side / max(shape))), max(1, round(shape[1] * side / max(shape))))
-            current, before = resize_to_shape(photo, shape), resize_to_shape(previous.photo, shape)
+            current, before = resize_to_shape(photo, shape), previous.photo_at(shape)
             self.backward = flow(current, before)
             reliable = reliability(self.backward, flow(before, current))
             self.coverage = float(reliable.mean())
             self.mask = held(reliable, HOLD_RAMP * max(shape))
 
     def guide(self, shape: tuple[int, int]) -> Guide:
-        result = resize_to_shape(self.previous.result, shape)
+        result = self.previous.result_at(shape)
         if self.kind == "difference":
-            change = resize_to_shape(self.photo, shape) - resize_to_shape(self.previous.photo, shape)
+            change = resize_to_shape(self.photo, shape) - self.previous.photo_at(shape)
             return Guide(np.clip(result + change, 0.0, 1.0), np.ones((*shape, 1), np.float32))
         assert self.backward is not None and self.mask is not None
         displacement = _resize_flow(self.backward, shape)
