@@ -8,6 +8,7 @@ import pytest
 from nst_server.client import schedule
 from nst_server.client.params import StyleParams
 from nst_server.engine import temporal
+from nst_server.engine.features import resize_to_shape
 from tests.conftest import load_rgb
 
 
@@ -84,6 +85,20 @@ def test_a_previous_frame_of_another_size_or_a_seed_run_is_refused_by_name(engin
     with pytest.raises(ValueError, match="needs method 'multiscale'"):
         engine.stylize(frame, frame, StyleParams(method="seed", size=64, steps=2),
                        previous=temporal.Previous(frame, frame))
+
+
+def test_a_previous_frame_shrunk_to_the_detail_is_taken_as_the_frame_it_shows(engine, scene):
+    """jobs.py shrinks the previous photo and result to the job's detail (memory): the run takes them as the same
+    frame, and follows the motion as from full-size ones."""
+    frame, before = scene[:64, 8:104], scene[:64, 4:100]
+    small = [resize_to_shape(image, (32, 48)) for image in (before, frame)]
+    params = StyleParams(size=48, steps=4, seed=1)
+    full = engine.stylize(frame, frame, params, previous=temporal.Previous(before, frame))
+    shrunk = engine.stylize(frame, frame, params, previous=temporal.Previous(*small))
+    assert shrunk.shape == full.shape
+    assert np.abs(shrunk - full).mean() < 2 / 255
+    with pytest.raises(ValueError, match="previous frame's result is 40x32 px"):
+        engine.stylize(frame, frame, params, previous=temporal.Previous(small[0], resize_to_shape(frame, (32, 40))))
 
 
 @pytest.mark.parametrize("preset", ["preview", "balanced", "high"])

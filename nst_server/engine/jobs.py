@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -60,29 +60,36 @@ def decode(request: messages.JobRequest) -> Decoded:
         styles=[images.decode_style(data, name, long_side)
                 for data, (name, _) in zip(request.style_files, request.styles, strict=True)],
         style_weights=[weight for _, weight in request.styles],
-        previous=decode_previous(request.content, request.previous) if request.previous is not None else None,
+        previous=(decode_previous(request.content, request.previous, request.params.size)
+                  if request.previous is not None else None),
     )
 
 
-def decode_previous(desc: ImageDesc, previous: tuple[bytes, bytes]) -> Previous:
-    """The previous frame's photo and result, sent in the layer's format, as (H, W, 3) float16 in [0, 1]: decoded
-    as the layer is (float samples must be finite), the alpha dropped (the engine never uses it).  Float16: the
-    engine reads them only resized, per scale, and float16 holds a 8-bit sample within 0.13/255 in half the memory
-    (a 4096 px layer's pair: 150 MB, not 300 MB, for the whole run)."""
+def decode_previous(desc: ImageDesc, previous: tuple[bytes, bytes], long_side: int) -> Previous:
+    """The previous frame's photo and result, sent in the layer's format, as (h, w, 3) float16 in [0, 1], shrunk to
+    ``long_side`` when the layer is larger (the job's detail: no scale of the run is finer): decoded as the layer
+    is (float samples must be finite), the alpha dropped (the engine never uses it).  A 4096 px layer's pair at
+    2560 px detail is 60 MB so, not 300 MB (float32 at the layer's size, for the whole run: 4.4 GB at the peak, past
+    the 4 GB bound); float16 holds an 8-bit sample within 0.13/255."""
+    from nst_server.engine.features import resize_to_shape
     from nst_server.engine.temporal import Previous  # OpenCV and TensorFlow: imported by frames-mode jobs only
 
+    shape = schedule.long_side_shape(desc.height, desc.width, min(long_side, max(desc.height, desc.width)))
     arrays = []
     for what, data in zip(("photo", "result"), previous, strict=True):
         try:
-            arrays.append(images.pixels_to_array(desc, data, channels=3, dtype=np.float16))
+            image = images.pixels_to_array(desc, data, channels=3, dtype=np.float16)
         except BadPixels as exc:  # say which image: the layer has the same message
             raise BadPixels(f"the previous frame's {what}: {exc}") from None
+        arrays.append(image if image.shape[:2] == shape else resize_to_shape(image, shape).astype(np.float16))
     return Previous(photo=arrays[0], result=arrays[1])
 
 
-def run(engine: StyleTransferEngine, request: messages.JobRequest, progress: ProgressCallback) -> bytes:
-    """The stylized layer, at the layer's own size and format, its alpha kept."""
-    desc, decoded = request.content, decode(request)
+def run(engine: StyleTransferEngine, request: messages.JobRequest, progress: ProgressCallback,
+        decoded: Decoded | None = None) -> bytes:
+    """The stylized layer, at the layer's own size and format, its alpha kept (``decoded``: the request's images,
+    when already decoded)."""
+    desc, decoded = request.content, decoded if decoded is not None else decode(request)
     # ``previous`` only for frames-mode jobs: every other job calls the engine exactly as before frames mode.
     frames = {"previous": decoded.previous} if decoded.previous is not None else {}
     decoded.previous = None  # held by the engine's run only, not while the result is enlarged and encoded
@@ -168,7 +175,12 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
         job = request.job
         started = time.monotonic()
         try:
-            pixels = run(engine, request, reporter(conn, cancel, finish, request, progress_interval))
+            progress = reporter(conn, cancel, finish, request, progress_interval)
+            decoded = decode(request)
+            # Decoded, the bytes are not kept through the run (a 4096 px animation frame's three images: 150 MB).
+            request = replace(request, pixels=b"", style_files=(), previous=None)
+            pixels = run(engine, request, progress, decoded)
+            del decoded
         except Cancelled:
             conn.send(messages.JobCancelled(job))
         except WeightsMissing as exc:

@@ -262,13 +262,15 @@ class MultiscaleMethod:
         try:
             for scale in scales:
                 content_k = resize_to_shape(content, scale.shape)
-                guide = motion.guide(scale.shape) if motion is not None else None
                 if image is None:
+                    guide = motion.guide(scale.shape) if motion is not None else None
                     image = self._start(content_k, styles, *start_noise) if guide is None else motion.start(guide, content_k)
                     target = content_k
                 else:
                     previous, image = image, resize_to_shape(image, scale.shape)
                     target = texture.target(image, content_k, previous.shape[:2]) if scale.texture else content_k
+                    del previous  # the guide after the target's temporaries, not beside them (a follow-up's peak)
+                    guide = motion.guide(scale.shape) if motion is not None else None
                     if guide is not None:  # the previous frame's brush texture carried over, not made anew (flicker)
                         carried = guide.target - image  # in place, then: no more full-size copies than this one
                         carried *= guide.mask

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from nst_server.client.schedule import long_side_shape
 from nst_server.engine.features import resize_to_shape
 
 KINDS = ("flow", "difference")
@@ -37,8 +38,8 @@ def _as_is(image: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Previous:
-    """The frame before: its photo and its stylized result, (H, W, 3) in [0, 1] at the layer's size (float32, or
-    float16 as jobs.py keeps them: a 4096 px layer's pair is 150 MB so, 300 MB in float32).  ``photo_view`` and
+    """The frame before: its photo and its stylized result, (h, w, 3) in [0, 1], at the frame's size or shrunk to
+    the run's detail (float32, or float16 as jobs.py keeps them: see decode_previous).  ``photo_view`` and
     ``result_view`` say how the run sees them (recoloured toward the painting, or grey); they are applied at the
     size each use needs, never to a full-size copy kept for the whole run."""
 
@@ -48,8 +49,10 @@ class Previous:
     result_view: Callable[[np.ndarray], np.ndarray] = field(default=_as_is, compare=False)
 
     def check(self, photo: np.ndarray) -> None:
+        """Raise ValueError unless both images are ``photo``'s shape, or that shape shrunk."""
         for what, image in (("photo", self.photo), ("result", self.result)):
-            if image.shape != photo.shape:
+            shrunk = long_side_shape(*photo.shape[:2], min(max(image.shape[:2]), max(photo.shape[:2])))
+            if image.shape[2:] != photo.shape[2:] or image.shape[:2] != shrunk:
                 raise ValueError(f"the previous frame's {what} is {image.shape[1]}x{image.shape[0]} px, "
                                  f"the frame {photo.shape[1]}x{photo.shape[0]}: frames must have one size")
 
@@ -152,6 +155,8 @@ class Motion:
         if kind == "flow":
             shape = photo.shape[:2]
             side = min(max(max(shape), FLOW_SIZES[0]), FLOW_SIZES[1])
+            if max(previous.photo.shape[:2]) < max(shape):  # shrunk to the run's detail: both photos shrunk alike
+                side = min(side, max(previous.photo.shape[:2]))
             shape = (max(1, round(shape[0] * side / max(shape))), max(1, round(shape[1] * side / max(shape))))
             current, before = resize_to_shape(photo, shape), previous.photo_at(shape)
             self.backward = flow(current, before)
