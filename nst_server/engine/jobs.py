@@ -145,7 +145,7 @@ def reporter(conn: Connection, cancel: Any, finish: Any, request: messages.JobRe
                 # A preview of a 12-megapixel layer takes a good part of a second: spaced so that previews
                 # cost at most PREVIEW_SHARE of the run, however large the layer.
                 preview_gap = max(PREVIEW_INTERVAL_S, (last_preview - now) / PREVIEW_SHARE)
-            conn.send(messages.StepDone(request.job, p.step, p.total, p.loss, p.elapsed, preview))
+            messages.send(conn, messages.StepDone(request.job, p.step, p.total, p.loss, p.elapsed, preview))
 
     return progress
 
@@ -169,7 +169,7 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
         problem = traceback.format_exc()
     conn.send(messages.Ready(speed, problem))
     while True:
-        request = conn.recv()
+        request = messages.receive(conn)
         if isinstance(request, messages.Stop):
             return
         job = request.job
@@ -192,4 +192,4 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
             conn.send(messages.JobFailed(job, "internal", f"the engine failed: {type(exc).__name__}: {exc}",
                                          traceback.format_exc()))
         else:
-            conn.send(messages.JobResult(job, pixels, time.monotonic() - started))
+            messages.send(conn, messages.JobResult(job, pixels, time.monotonic() - started))

@@ -70,7 +70,7 @@ class EngineWorker:
         assert self._conn is not None
         self.cancel_event.clear()
         self.finish_event.clear()
-        self._conn.send(request)
+        messages.send(self._conn, request)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -83,7 +83,7 @@ class EngineWorker:
         received = []
         try:
             while self._conn is not None and self._conn.poll(0):
-                received.append(self._conn.recv())
+                received.append(messages.receive(self._conn))
         except (EOFError, OSError):
             pass  # the worker died; the server notices through alive()
         return received
