@@ -73,8 +73,10 @@ def estimate_seconds(speed: dict[str, Any], height: int, width: int, size: int, 
 def followup_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int = 0,
                      precision: str = "auto") -> float:
     """Seconds an animation's frame after the first takes (issue 20): schedule.plan_followup's scales, and the
-    layer's cost three times (the previous frame's photo and result travel with it)."""
-    return _job_seconds(speed, schedule.plan_followup(height, width, size, preset, steps), height, width, precision, 3)
+    layer's cost twice: the previous frame's photo and result travel with it, but the engine keeps them as float16
+    at the detail.  Counted as three layers, a 4096x3072 later frame's estimate was over real on four of five
+    server starts (+5% to +20%, once +70%; docs/measure_estimate.py --frames 2); as two, -17% to +6% on those four."""
+    return _job_seconds(speed, schedule.plan_followup(height, width, size, preset, steps), height, width, precision, 2)
 
 
 def estimate_frames_seconds(speed: dict[str, Any], height: int, width: int, size: int, preset: str, steps: int,
