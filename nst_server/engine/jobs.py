@@ -175,12 +175,10 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
         job = request.job
         started = time.monotonic()
         try:
-            progress = reporter(conn, cancel, finish, request, progress_interval)
             decoded = decode(request)
             # Decoded, the bytes are not kept through the run (a 4096 px animation frame's three images: 150 MB).
             request = replace(request, pixels=b"", style_files=(), previous=None)
-            pixels = run(engine, request, progress, decoded)
-            del decoded
+            pixels = run(engine, request, reporter(conn, cancel, finish, request, progress_interval), decoded)
         except Cancelled:
             conn.send(messages.JobCancelled(job))
         except WeightsMissing as exc:
@@ -193,3 +191,5 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
                                          traceback.format_exc()))
         else:
             messages.send(conn, messages.JobResult(job, pixels, time.monotonic() - started))
+        finally:  # a cancelled or failed job's arrays too: not kept beside the next job's
+            decoded = pixels = None

@@ -16,7 +16,7 @@ def failing_run(conn, cancel, finish, weights_files, progress_interval) -> None:
     """The worker process's entry point (multiprocessing spawns it by name): jobs.serve, with a run that fails."""
     from nst_server.engine import jobs
 
-    def fail(engine, request, progress):
+    def fail(engine, request, progress, decoded=None):
         raise RuntimeError(FAILURE_TEXT)
 
     jobs.run = fail
