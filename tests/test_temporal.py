@@ -175,3 +175,18 @@ def test_in_a_pan_frames_mode_moves_the_brush_strokes_with_the_scene(trained_eng
     independent = _stylize_frames(trained_engine, photos, style, params, chained=False)
     chained = _stylize_frames(trained_engine, photos, style, params, chained=True)
     assert _change(chained, photos) < 0.4 * _change(independent, photos)
+
+
+def test_the_previous_photo_is_seen_through_its_frames_colour_map_at_any_size(scene):
+    """The run recolours a frame toward the painting's palette by a map fitted to the frame; the previous photo is
+    seen through that same map, resized first (it is kept at the detail): for a still shot the photos' change is
+    then nothing at any size, where a map fitted to each resized copy changed the contrast."""
+    from nst_server.engine import colour
+
+    photo, painting = scene[:96, :144], load_rgb("starry_night.jpg", 128)
+    seen = colour.recolour_map(photo, *colour.palette([(painting, 1.0)]), amount=0.5)
+    small = resize_to_shape(photo, (24, 36))
+    as_run = resize_to_shape(seen(photo), (24, 36))
+    refitted = colour.recolour(small, *colour.palette([(painting, 1.0)]), amount=0.5)
+    # Measured: 0.62/255 (where the map clips), against 3.2/255 refitted.
+    assert np.abs(seen(small) - as_run).mean() < 1 / 255 < 2 / 255 < np.abs(refitted - as_run).mean()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 # ITU-R BT.601 luma and the YIQ chroma axes (Gatys et al. 2017 use YIQ for luminance-only transfer).
@@ -73,19 +75,31 @@ def _moments(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, cov
 
 
+def recolour_map(source: np.ndarray, mean: np.ndarray, cov: np.ndarray,
+                 amount: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
+    """The colour map that ``recolour`` applies to ``source``, fixed, to apply to other images too (an animation's
+    previous photo is seen through its frame's map: the photos' change is then the run's, however sized)."""
+    mu_s, cov_s = _moments(source.reshape(-1, 3))
+    # Map through the symmetric square roots: x -> cov^1/2 cov_s^-1/2 (x - mu_s) + mean.
+    transform = _sqrtm(cov + 1e-5 * np.eye(3)) @ _sqrtm(cov_s + 1e-5 * np.eye(3), inverse=True)
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        """``image`` (..., 3) mapped, as float32; in bands, so a large layer costs one float32 copy."""
+        pixels = image.reshape(-1, 3)
+        out = np.empty(pixels.shape, np.float32)
+        for start in _bands(pixels):
+            band = pixels[start:start + RECOLOUR_BAND_PIXELS].astype(np.float64)
+            mapped = np.clip((band - mu_s) @ transform.T + mean, 0.0, 1.0)
+            out[start:start + RECOLOUR_BAND_PIXELS] = (1 - amount) * band + amount * mapped
+        return out.reshape(image.shape)
+
+    return apply
+
+
 def recolour(source: np.ndarray, mean: np.ndarray, cov: np.ndarray, amount: float = 1.0) -> np.ndarray:
     """``source`` blended by ``amount`` toward itself recoloured so that its colour mean and covariance become
     ``mean`` and ``cov`` (a linear map); computed in bands, so a large layer costs one float32 copy."""
-    pixels = source.reshape(-1, 3)
-    mu_s, cov_s = _moments(pixels)
-    # Map through the symmetric square roots: x -> cov^1/2 cov_s^-1/2 (x - mu_s) + mean.
-    transform = _sqrtm(cov + 1e-5 * np.eye(3)) @ _sqrtm(cov_s + 1e-5 * np.eye(3), inverse=True)
-    out = np.empty(pixels.shape, np.float32)
-    for start in _bands(pixels):
-        band = pixels[start:start + RECOLOUR_BAND_PIXELS].astype(np.float64)
-        mapped = np.clip((band - mu_s) @ transform.T + mean, 0.0, 1.0)
-        out[start:start + RECOLOUR_BAND_PIXELS] = (1 - amount) * band + amount * mapped
-    return out.reshape(source.shape)
+    return recolour_map(source, mean, cov, amount)(source)
 
 
 def samples(image: np.ndarray, count: int, seed: int = 0) -> np.ndarray:

@@ -115,7 +115,7 @@ def pixels_to_array(desc: ImageDesc, buffer: bytes, channels: int | None = None,
     array = np.frombuffer(buffer, dtype=source).reshape(desc.height, desc.width, desc.channels)[..., :channels]
     dtype = np.float32 if dtype is None else dtype
     if source == np.uint8:  # one float copy of the layer, not two (astype, then a division)
-        return np.divide(array, dtype(255.0), dtype=dtype)
+        return np.divide(array, np.dtype(dtype).type(255.0), dtype=dtype)
     if not np.isfinite(array).all():
         raise BadPixels("float pixels must be finite")
     return np.clip(array, 0.0, 1.0).astype(dtype)

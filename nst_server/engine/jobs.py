@@ -43,7 +43,7 @@ class Decoded:
     content: np.ndarray  # (H, W, C) float32 in [0, 1], C = 3 or 4
     styles: list[np.ndarray]  # (h, w, 3) float32 in [0, 1]
     style_weights: list[float]
-    previous: Previous | None = None  # frames mode: the frame before, RGB at the layer's size
+    previous: Previous | None = None  # frames mode: the frame before, RGB, float16 at the detail
 
 
 def style_long_side(params: StyleParams) -> int:
@@ -191,5 +191,5 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
                                          traceback.format_exc()))
         else:
             messages.send(conn, messages.JobResult(job, pixels, time.monotonic() - started))
-        finally:  # a cancelled or failed job's arrays too: not kept beside the next job's
-            decoded = pixels = None
+        finally:  # a cancelled or failed job's arrays and bytes too: not kept beside the next job's
+            request = decoded = pixels = None

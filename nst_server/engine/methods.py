@@ -212,10 +212,10 @@ class MultiscaleMethod:
             # The painting's palette, as much as the strength asks (none at 0, all of self.palette from 50 on).
             amount = self.palette * min(1.0, params.strength / 50)
             palette = colour.palette(styles)
-            content = colour.recolour(content, *palette, amount=amount)
-            if previous is not None:  # the photos' change as the run sees the photos
-                previous = replace(previous, photo_view=partial(colour.recolour, mean=palette[0], cov=palette[1],
-                                                                amount=amount))
+            recoloured = colour.recolour_map(content, *palette, amount=amount)
+            content = recoloured(content)
+            if previous is not None:  # the photos' change as the run sees the photos: both through one map
+                previous = replace(previous, photo_view=recoloured)
         motion = temporal.Motion(content, previous, self.temporal_kind) if previous is not None else None
         if motion is not None and motion.coverage < self.min_coverage:
             motion = None
