@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -176,8 +176,7 @@ def serve(conn: Connection, cancel: Any, finish: Any, weights_files: dict[str, s
         started = time.monotonic()
         try:
             decoded = decode(request)
-            # Decoded, the bytes are not kept through the run (a 4096 px animation frame's three images: 150 MB).
-            request = replace(request, pixels=b"", style_files=(), previous=None)
+            request = request.described()  # decoded: the bytes are not kept through the run
             pixels = run(engine, request, reporter(conn, cancel, finish, request, progress_interval), decoded)
         except Cancelled:
             conn.send(messages.JobCancelled(job))

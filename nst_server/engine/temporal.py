@@ -157,7 +157,7 @@ class Motion:
             side = min(max(max(shape), FLOW_SIZES[0]), FLOW_SIZES[1])
             if max(previous.photo.shape[:2]) < max(shape):  # shrunk to the run's detail: both photos shrunk alike
                 side = min(side, max(previous.photo.shape[:2]))
-            shape = (max(1, round(shape[0] * side / max(shape))), max(1, round(shape[1] * side / max(shape))))
+            shape = long_side_shape(*shape, side)
             current, before = resize_to_shape(photo, shape), previous.photo_at(shape)
             self.backward = flow(current, before)
             reliable = reliability(self.backward, flow(before, current))

@@ -38,6 +38,11 @@ class JobRequest:
     # Frames mode: the previous frame's photo and stylized result, each in the layer's size and format.
     previous: tuple[bytes, bytes] | None = field(default=None, repr=False)
 
+    def described(self) -> JobRequest:
+        """This request without its bytes (the layer's, the styles', the previous frame's): what either process keeps
+        once they are decoded or sent (a 4096 px animation frame's three images are 150 MB for as long as it runs)."""
+        return replace(self, pixels=b"", style_files=(), previous=None)
+
 
 @dataclass(frozen=True)
 class Stop:

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -335,9 +335,7 @@ class StyleServer:
             self._running = job
             job.started_at = time.monotonic()
             self.worker.submit(job.request)
-            # Sent, its images are the worker's: only their description is kept (a 4096 px animation frame's three
-            # images are 150 MB for as long as it runs).
-            job.request = replace(job.request, pixels=b"", style_files=(), previous=None)
+            job.request = job.request.described()  # sent: its images are the worker's
             if job.finish_requested:  # asked to finish while queued: one step, then the result
                 self.worker.finish()
             for waiting in self._pending:  # everyone moved up one place
